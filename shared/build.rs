@@ -1,0 +1,28 @@
+//! Compiles `proto/` with `protox` (pure Rust, so no system `protoc` is
+//! needed) and writes the descriptor set that server reflection serves.
+
+use std::{env, fs, path::PathBuf};
+
+use prost::Message;
+
+const PROTOS: &[&str] = &["todo/task/v1/task.proto", "todo/task/v1/events.proto"];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let proto_root = PathBuf::from("../proto");
+    println!("cargo:rerun-if-changed={}", proto_root.display());
+
+    let mut compiler = protox::Compiler::new([&proto_root])?;
+    compiler.include_imports(true).include_source_info(true);
+    compiler.open_files(PROTOS)?;
+    let descriptors = compiler.file_descriptor_set();
+
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    // `compile_fds` does not write the set, and reflection needs it encoded.
+    fs::write(out_dir.join("descriptor.bin"), descriptors.encode_to_vec())?;
+
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(descriptors)?;
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! JWT bearer authentication.
+//!
+//! Callers send `authorization: Bearer <JWT>`; the token's `sub` is the user
+//! id every query is scoped to. Two ways to verify tokens:
+//! - **HS256 with a shared secret** (`AUTH_HS256_SECRET`), for development
+//!   and tests. Mint a token with the `dev-token` binary.
+//! - **RS256 / ES256 with a JWKS URL** (`AUTH_JWKS_URL`), for production:
+//!   keys are fetched, cached, and refetched when a token names an unknown
+//!   `kid` (at most every [`JWKS_MIN_REFRESH`]).
+//!
+//! `AUTH_ISSUER` and `AUTH_AUDIENCE`, when set, are checked too.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
+    jwk::JwkSet,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::RwLock;
+use tonic::{Code, Status, metadata::MetadataMap};
+
+use crate::status;
+
+/// The secret `make dev` and the tests use when none is configured. Never
+/// accepted when a JWKS URL is configured.
+pub const DEV_HS256_SECRET: &str = "insecure-development-secret";
+/// Unknown `kid`s trigger a JWKS refetch at most this often.
+pub const JWKS_MIN_REFRESH: Duration = Duration::from_secs(30);
+/// Known keys are refetched after this long anyway, to follow rotation.
+pub const JWKS_MAX_AGE: Duration = Duration::from_secs(600);
+
+/// The authenticated user: a JWT subject, 1 to 255 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(String);
+
+impl UserId {
+    pub fn parse(raw: &str) -> Result<Self, AuthError> {
+        if raw.is_empty() || raw.len() > 255 || raw.chars().any(char::is_control) {
+            return Err(AuthError::InvalidSubject);
+        }
+        Ok(Self(raw.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for UserId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Why a request is not authenticated. All become UNAUTHENTICATED.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing `authorization: Bearer <token>` metadata")]
+    MissingToken,
+    #[error("the authorization metadata is not a bearer token")]
+    NotBearer,
+    #[error("invalid token: {0}")]
+    InvalidToken(#[from] jsonwebtoken::errors::Error),
+    #[error("the token's subject is not a valid user id")]
+    InvalidSubject,
+    #[error("no key for the token (kid {0:?})")]
+    UnknownKey(Option<String>),
+    #[error("cannot fetch the JWKS: {0}")]
+    Jwks(String),
+}
+
+impl AuthError {
+    fn reason(&self) -> &'static str {
+        match self {
+            AuthError::MissingToken | AuthError::NotBearer => "MISSING_CREDENTIALS",
+            AuthError::Jwks(_) => "KEYS_UNAVAILABLE",
+            _ => "INVALID_CREDENTIALS",
+        }
+    }
+}
+
+impl From<AuthError> for Status {
+    fn from(err: AuthError) -> Self {
+        // Key-fetch trouble is ours, not the caller's: say so, retryably.
+        let code = match err {
+            AuthError::Jwks(_) => Code::Unavailable,
+            _ => Code::Unauthenticated,
+        };
+        status::error(code, err.reason(), err.to_string())
+    }
+}
+
+/// The claims we read and write.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+}
+
+/// How tokens are verified; built from the environment by [`AuthConfig::from_env`].
+#[derive(Clone)]
+pub enum AuthConfig {
+    Hs256 { secret: String },
+    Jwks { url: String },
+}
+
+impl std::fmt::Debug for AuthConfig {
+    // The secret never reaches logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthConfig::Hs256 { .. } => f.write_str("Hs256 { secret: <redacted> }"),
+            AuthConfig::Jwks { url } => write!(f, "Jwks {{ url: {url} }}"),
+        }
+    }
+}
+
+impl AuthConfig {
+    /// `AUTH_JWKS_URL` if set, else `AUTH_HS256_SECRET`, else the development secret.
+    pub fn from_env() -> Self {
+        if let Some(url) = non_empty_env("AUTH_JWKS_URL") {
+            return AuthConfig::Jwks { url };
+        }
+        let secret = non_empty_env("AUTH_HS256_SECRET").unwrap_or_else(|| {
+            tracing::warn!("AUTH_HS256_SECRET is not set: using the insecure development secret");
+            DEV_HS256_SECRET.to_owned()
+        });
+        AuthConfig::Hs256 { secret }
+    }
+}
+
+fn non_empty_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Verifies bearer tokens. Cheap to clone.
+#[derive(Clone)]
+pub struct Authenticator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    keys: KeySource,
+    issuer: Option<String>,
+    audience: Option<String>,
+}
+
+enum KeySource {
+    Secret(DecodingKey),
+    Jwks { url: String, http: reqwest::Client, cache: RwLock<JwksCache> },
+}
+
+#[derive(Default)]
+struct JwksCache {
+    set: Option<JwkSet>,
+    fetched: Option<Instant>,
+}
+
+impl Authenticator {
+    pub fn new(config: &AuthConfig) -> Self {
+        let keys = match config {
+            AuthConfig::Hs256 { secret } => KeySource::Secret(DecodingKey::from_secret(secret.as_bytes())),
+            AuthConfig::Jwks { url } => KeySource::Jwks {
+                url: url.clone(),
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(5))
+                    .build()
+                    .unwrap_or_default(),
+                cache: RwLock::new(JwksCache::default()),
+            },
+        };
+        Self {
+            inner: Arc::new(Inner {
+                keys,
+                issuer: non_empty_env("AUTH_ISSUER"),
+                audience: non_empty_env("AUTH_AUDIENCE"),
+            }),
+        }
+    }
+
+    /// The user of a request, from its `authorization` metadata.
+    pub async fn authenticate(&self, metadata: &MetadataMap) -> Result<UserId, AuthError> {
+        let value = metadata.get("authorization").ok_or(AuthError::MissingToken)?;
+        let value = value.to_str().map_err(|_| AuthError::NotBearer)?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or(AuthError::NotBearer)?
+            .trim();
+        self.verify(token).await
+    }
+
+    /// The subject of a token, if the token is valid.
+    pub async fn verify(&self, token: &str) -> Result<UserId, AuthError> {
+        let header = decode_header(token)?;
+        let claims = match &self.inner.keys {
+            KeySource::Secret(key) => decode::<Claims>(token, key, &self.validation(Algorithm::HS256))?.claims,
+            KeySource::Jwks { .. } => {
+                if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
+                    return Err(AuthError::UnknownKey(header.kid));
+                }
+                let key = self.jwks_key(header.kid.as_deref()).await?;
+                decode::<Claims>(token, &key, &self.validation(header.alg))?.claims
+            }
+        };
+        UserId::parse(&claims.sub)
+    }
+
+    fn validation(&self, alg: Algorithm) -> Validation {
+        let mut validation = Validation::new(alg);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.validate_aud = false;
+        if let Some(aud) = &self.inner.audience {
+            validation.set_audience(&[aud]);
+            validation.validate_aud = true;
+        }
+        if let Some(iss) = &self.inner.issuer {
+            validation.set_issuer(&[iss]);
+        }
+        validation
+    }
+
+    async fn jwks_key(&self, kid: Option<&str>) -> Result<DecodingKey, AuthError> {
+        let KeySource::Jwks { url, http, cache } = &self.inner.keys else {
+            return Err(AuthError::UnknownKey(kid.map(str::to_owned)));
+        };
+        {
+            let cached = cache.read().await;
+            let fresh = cached.fetched.is_some_and(|t| t.elapsed() < JWKS_MAX_AGE);
+            if let (true, Some(set)) = (fresh, &cached.set) {
+                if let Some(key) = find_key(set, kid) {
+                    return key;
+                }
+                if cached.fetched.is_some_and(|t| t.elapsed() < JWKS_MIN_REFRESH) {
+                    return Err(AuthError::UnknownKey(kid.map(str::to_owned)));
+                }
+            }
+        }
+        let mut cached = cache.write().await;
+        let set: JwkSet = http
+            .get(url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| AuthError::Jwks(e.to_string()))?
+            .json()
+            .await
+            .map_err(|e| AuthError::Jwks(e.to_string()))?;
+        let key = find_key(&set, kid);
+        cached.set = Some(set);
+        cached.fetched = Some(Instant::now());
+        key.unwrap_or_else(|| Err(AuthError::UnknownKey(kid.map(str::to_owned))))
+    }
+}
+
+fn find_key(set: &JwkSet, kid: Option<&str>) -> Option<Result<DecodingKey, AuthError>> {
+    let jwk = match kid {
+        Some(kid) => set.find(kid)?,
+        None if set.keys.len() == 1 => set.keys.first()?,
+        None => return None,
+    };
+    Some(DecodingKey::from_jwk(jwk).map_err(AuthError::from))
+}
+
+/// Mints an HS256 token for `subject`, valid for `ttl`. For development and tests.
+pub fn issue_hs256_token(secret: &str, subject: &str, ttl: Duration) -> Result<String, AuthError> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+    let claims = Claims { sub: subject.to_owned(), exp: now + ttl.as_secs(), iat: Some(now) };
+    Ok(encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))?)
+}

@@ -1,0 +1,24 @@
+//! Plumbing every service of the task platform shares, written once.
+//!
+//! # Layout
+//! - [`proto`]: the generated contracts of `proto/` and their descriptor set
+//!   (for server reflection).
+//! - [`auth`]: JWT bearer authentication; the token's subject is the user.
+//! - [`status`]: AIP-193 errors, a `google.rpc.Status` with one `ErrorInfo`
+//!   and, for bad input, a `BadRequest` naming the fields.
+//! - [`grpc`]: the tonic server every service runs: health, reflection (v1
+//!   and v1alpha), a span per request, graceful shutdown.
+//! - [`telemetry`]: `tracing` set up once, with OpenTelemetry export when an
+//!   OTLP endpoint is configured.
+//! - [`shutdown`]: SIGTERM/SIGINT as a cancellation token.
+//! - [`recurrence`]: the date math of recurrence rules, pure.
+//!
+//! Nothing here knows about tasks as a business: services own their rules.
+
+pub mod auth;
+pub mod grpc;
+pub mod proto;
+pub mod recurrence;
+pub mod shutdown;
+pub mod status;
+pub mod telemetry;

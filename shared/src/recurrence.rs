@@ -1,0 +1,1785 @@
+//! Recurrence date math: when is a repeating task due next?
+//!
+//! This module is pure computation (no I/O, no clock reads). A [`Rule`] describes a
+//! repeating series; together with an *anchor* (`start`, the wall-clock time of the
+//! first occurrence) it yields [`Occurrence`]s lazily.
+//!
+//! # Local time first, instants second
+//!
+//! Every occurrence is computed as a **local wall-clock time** in the rule's time zone
+//! and only then converted to an instant. Fixed durations are never added, so a task due
+//! daily at 09:00 stays at 09:00 local across daylight-saving changes (the instants of two
+//! consecutive occurrences are then 23 h or 25 h apart).
+//!
+//! Converting a wall-clock time that does not map to exactly one instant:
+//!
+//! * **Gap** (spring forward; e.g. 02:30 on the day New York jumps from 02:00 to 03:00):
+//!   the time is moved forward by the length of the gap (02:30 becomes 03:30). This is the
+//!   instant a clock that did not jump would show as 02:30, i.e. the wall time read with
+//!   the offset in force *before* the transition.
+//! * **Overlap** (fall back; e.g. 01:30 happens twice): the **earlier** instant is used.
+//!
+//! [`Occurrence::local`] is the wall-clock time actually shown at the occurrence's instant
+//! (03:30 in the gap example), so `local` and `instant` always agree.
+//!
+//! # Calendar patterns
+//!
+//! A [`Pattern::Calendar`] splits time into *periods* of `interval` days, weeks, months or
+//! years, counted from the anchor. Occurrence dates are derived from the **anchor and the
+//! period number**, never from the previous occurrence. That is why a monthly series on
+//! the 31st goes Jan 31 → Feb 28 → Mar 31 (with [`MissingDatePolicy::Clamp`]) instead of
+//! drifting to the 28th for good. Every occurrence keeps the anchor's time of day.
+//!
+//! * **The anchor is always occurrence 0**, even when it does not match the pattern
+//!   (a weekly Mon/Wed/Fri series anchored on a Tuesday starts on that Tuesday). Dates of
+//!   the first period that fall after the anchor follow as occurrences 1, 2, …; dates of
+//!   the first period before the anchor are dropped.
+//! * **Daily**: one date per period, `start + k * interval` days.
+//! * **Weekly**: period `k` is the ISO week (Monday–Sunday) containing the anchor, plus
+//!   `k * interval` weeks. Within a period the chosen weekdays come in Monday-first order
+//!   (the list is sorted and de-duplicated; an empty list means the anchor's weekday).
+//! * **Monthly**: the anchor's month plus `k * interval` months, on the day given by
+//!   [`MonthlyBy`] (default: the anchor's day of month). `DayOfMonth(-1)` is the last day,
+//!   `NthWeekday { n: -1, .. }` the last such weekday of the month.
+//! * **Yearly**: the anchor's month and day, every `interval` years.
+//!
+//! When the wanted date does not exist (the 31st of a 30-day month, 29 February in a common
+//! year, a fifth Monday) the [`MissingDatePolicy`] decides: `Clamp` uses the last valid
+//! date (the last day of the month, the last such weekday), `Skip` drops that period.
+//! Skipped periods consume neither an index nor a [`End::Count`].
+//!
+//! # Cron patterns
+//!
+//! A [`Pattern::Cron`] is a 5-field (`min hour dom mon dow`) or 6-field (seconds first)
+//! expression, evaluated by the `croner` crate in the rule's time zone. Occurrence 0 is the
+//! first match at or after the anchor (sub-second anchors are rounded up to the next whole
+//! second). Across DST changes croner's own rules apply (see its documentation): a job at a
+//! fixed time inside a gap runs at the first valid time after the gap (02:30 → 03:00, unlike
+//! calendar patterns), and in an overlap a fixed-time job runs once, at the first pass.
+//!
+//! # Ends
+//!
+//! [`End::Count`]`(n)` allows exactly `n` occurrences (indices `0..n`, the anchor included).
+//! [`End::Until`]`(date)` allows occurrences whose local date is on or before `date`
+//! (an `Until` before the anchor simply yields nothing).
+//!
+//! # Repeating a task
+//!
+//! * [`Rule::next_after`] ("repeat from the due date"): the next occurrence of the *original*
+//!   series after a given local time. The anchor never moves, so month-end clamping never
+//!   drifts.
+//! * [`Rule::next_from_completion`] ("repeat from completion"): re-anchors the series on the
+//!   completion's local date (keeping the original time of day) and returns occurrence 1 of
+//!   that re-anchored series; see the method for details.
+//!
+//! # Termination
+//!
+//! Iterators are lazy and may be infinite ([`End::Never`]). A calendar pattern that cannot
+//! produce a date (for example `Skip` on the 31st every 12 months from April) stops after
+//! scanning 10 000 consecutive periods without a hit, and every iterator stops at the edge of
+//! the representable calendar instead of panicking.
+
+use std::collections::VecDeque;
+
+use chrono::{
+    DateTime, Datelike, Days, LocalResult, Months, NaiveDate, NaiveDateTime, Offset, TimeDelta,
+    TimeZone, Timelike, Utc, Weekday,
+};
+use chrono_tz::Tz;
+use croner::Cron;
+use croner::parser::{CronParser, Seconds, Year};
+
+/// How many consecutive periods without any occurrence a calendar iterator scans before it
+/// concludes that the pattern cannot produce one and stops.
+const MAX_EMPTY_PERIODS: u32 = 10_000;
+
+// ---------------------------------------------------------------------------------------
+// Public types
+// ---------------------------------------------------------------------------------------
+
+/// The unit of a calendar period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Frequency {
+    /// Every `interval` days.
+    Daily,
+    /// Every `interval` ISO weeks (Monday to Sunday).
+    Weekly,
+    /// Every `interval` months.
+    Monthly,
+    /// Every `interval` years.
+    Yearly,
+}
+
+/// Which day of the month a monthly series falls on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MonthlyBy {
+    /// A day of the month, `1..=31`, or `-1` for the last day of the month.
+    DayOfMonth(i8),
+    /// The `n`-th `weekday` of the month: `n` in `1..=5`, or `-1` for the last one.
+    NthWeekday {
+        /// Which one: `1..=5`, or `-1` for the last.
+        n: i8,
+        /// The weekday counted.
+        weekday: Weekday,
+    },
+}
+
+/// What to do when the wanted date does not exist in a period (the 31st of a 30-day
+/// month, 29 February in a common year, the fifth Monday of a month that has four).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MissingDatePolicy {
+    /// Use the last valid date instead: the last day of the month, or the last such
+    /// weekday of the month.
+    Clamp,
+    /// Leave that period out. It consumes neither an index nor a count.
+    Skip,
+}
+
+/// When a series stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum End {
+    /// Never.
+    Never,
+    /// After the last occurrence whose local date is on or before this date (inclusive).
+    Until(NaiveDate),
+    /// After this many occurrences in total, the first one included. Must be at least 1.
+    Count(u32),
+}
+
+/// What a series repeats on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Pattern {
+    /// Calendar arithmetic in periods of `interval` days, weeks, months or years.
+    Calendar {
+        /// The unit of a period.
+        frequency: Frequency,
+        /// Length of a period in units of `frequency`; at least 1.
+        interval: u32,
+        /// Weekly only: the weekdays of each week. Empty means the anchor's weekday.
+        weekdays: Vec<Weekday>,
+        /// Monthly only: the day of each month. `None` means the anchor's day of month.
+        monthly_by: Option<MonthlyBy>,
+    },
+    /// A 5-field (`min hour dom mon dow`) or 6-field (seconds first) cron expression,
+    /// evaluated in the rule's time zone.
+    Cron(String),
+}
+
+/// A validated recurrence rule. Build it with [`Rule::new`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pattern: Pattern,
+    end: End,
+    time_zone: Tz,
+    missing: MissingDatePolicy,
+    /// The pattern in the form the iterators work with, prepared once by [`Rule::new`].
+    compiled: Compiled,
+}
+
+/// One occurrence of a series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Occurrence {
+    /// 0-based position within the series (0 = the first occurrence).
+    pub index: u32,
+    /// Wall-clock time in the rule's time zone (after any DST gap adjustment).
+    pub local: NaiveDateTime,
+    /// The same moment as an instant.
+    pub instant: DateTime<Utc>,
+}
+
+/// Why a rule is invalid. [`RuleError::field`] names the offending field.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum RuleError {
+    /// `interval` was 0.
+    #[error("interval must be at least 1")]
+    ZeroInterval,
+    /// `weekdays` was non-empty for a non-weekly frequency.
+    #[error("weekdays can only be given for a weekly rule, not {frequency:?}")]
+    WeekdaysRequireWeekly {
+        /// The rule's actual frequency.
+        frequency: Frequency,
+    },
+    /// `monthly_by` was given for a non-monthly frequency.
+    #[error("monthly_by can only be given for a monthly rule, not {frequency:?}")]
+    MonthlyByRequiresMonthly {
+        /// The rule's actual frequency.
+        frequency: Frequency,
+    },
+    /// `MonthlyBy::DayOfMonth` outside `1..=31` and not `-1`.
+    #[error("day of month must be 1..=31 or -1 (last day), got {day}")]
+    InvalidDayOfMonth {
+        /// The rejected day.
+        day: i8,
+    },
+    /// `MonthlyBy::NthWeekday` with `n` outside `1..=5` and not `-1`.
+    #[error("weekday position must be 1..=5 or -1 (last), got {n}")]
+    InvalidNthWeekday {
+        /// The rejected position.
+        n: i8,
+    },
+    /// The cron expression does not parse (or has a field count other than 5 or 6).
+    #[error("invalid cron expression {expression:?}: {reason}")]
+    InvalidCron {
+        /// The expression as given.
+        expression: String,
+        /// croner's explanation.
+        reason: String,
+    },
+    /// `End::Count(0)`: the count includes the first occurrence, so 0 is contradictory.
+    #[error("an occurrence count must be at least 1")]
+    ZeroCount,
+    /// The time zone name is not in the IANA database.
+    #[error("unknown time zone {name:?}")]
+    UnknownTimeZone {
+        /// The name as given.
+        name: String,
+    },
+}
+
+impl RuleError {
+    /// The name of the field that is wrong: `"interval"`, `"weekdays"`, `"monthly_by"`,
+    /// `"cron"`, `"end"` or `"time_zone"`.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::ZeroInterval => "interval",
+            Self::WeekdaysRequireWeekly { .. } => "weekdays",
+            Self::MonthlyByRequiresMonthly { .. }
+            | Self::InvalidDayOfMonth { .. }
+            | Self::InvalidNthWeekday { .. } => "monthly_by",
+            Self::InvalidCron { .. } => "cron",
+            Self::ZeroCount => "end",
+            Self::UnknownTimeZone { .. } => "time_zone",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Rule
+// ---------------------------------------------------------------------------------------
+
+impl Rule {
+    /// Validates and builds a rule.
+    ///
+    /// Only structural problems are errors (see [`RuleError`]); a rule that happens to
+    /// produce no occurrence for some anchor (e.g. `Until` before the anchor) is valid.
+    pub fn new(
+        pattern: Pattern,
+        end: End,
+        time_zone: Tz,
+        missing: MissingDatePolicy,
+    ) -> Result<Rule, RuleError> {
+        if end == End::Count(0) {
+            return Err(RuleError::ZeroCount);
+        }
+        let compiled = Compiled::from_pattern(&pattern)?;
+        Ok(Rule {
+            pattern,
+            end,
+            time_zone,
+            missing,
+            compiled,
+        })
+    }
+
+    /// Looks up an IANA time zone name such as `"Europe/Berlin"` (case-sensitive).
+    pub fn parse_time_zone(name: &str) -> Result<Tz, RuleError> {
+        name.parse::<Tz>().map_err(|_| RuleError::UnknownTimeZone {
+            name: name.to_owned(),
+        })
+    }
+
+    /// The zone all wall-clock times of this rule are in.
+    pub fn time_zone(&self) -> Tz {
+        self.time_zone
+    }
+
+    /// The pattern as given to [`Rule::new`].
+    pub fn pattern(&self) -> &Pattern {
+        &self.pattern
+    }
+
+    /// When the series stops.
+    pub fn end(&self) -> &End {
+        &self.end
+    }
+
+    /// What happens to dates that do not exist.
+    pub fn missing(&self) -> MissingDatePolicy {
+        self.missing
+    }
+
+    /// The occurrences of the series anchored at `start` (a wall-clock time in the rule's
+    /// zone), lazily and in order, respecting [`End`].
+    ///
+    /// For calendar patterns `start` is always occurrence 0; for cron patterns occurrence 0
+    /// is the first match at or after `start`.
+    pub fn occurrences(&self, start: NaiveDateTime) -> impl Iterator<Item = Occurrence> + '_ {
+        self.occurrences_until(start, self.end)
+    }
+
+    /// The first `n` occurrences (fewer if the series ends sooner).
+    pub fn preview(&self, start: NaiveDateTime, n: usize) -> Vec<Occurrence> {
+        self.occurrences(start).take(n).collect()
+    }
+
+    /// The first occurrence of the series anchored at `start` whose local time is strictly
+    /// after `after_local`, or `None` when the series has ended by then.
+    ///
+    /// Used for "repeat from the due date": the anchor stays `start`, so month-end clamping
+    /// never drifts and `Count` counts from the anchor. The cost grows with the number of
+    /// occurrences between `start` and `after_local`, since indices must be counted.
+    pub fn next_after(
+        &self,
+        start: NaiveDateTime,
+        after_local: NaiveDateTime,
+    ) -> Option<Occurrence> {
+        self.occurrences(start)
+            .find(|occurrence| occurrence.local > after_local)
+    }
+
+    /// "Repeat from completion": when the task is due next after it was completed at
+    /// `completed_at`, given that the series has had `occurrences_so_far` occurrences.
+    ///
+    /// * Calendar patterns: the series is re-anchored on the completion's **local date** at
+    ///   the original time of day (from `start`), and occurrence 1 of that re-anchored
+    ///   series is returned. A daily task completed at 22:00 is therefore due the next day
+    ///   at the series' time; a task every 2 weeks on Mon/Wed/Fri completed on a Tuesday is
+    ///   due that Wednesday. Anything the pattern takes from the anchor (the weekday of a
+    ///   weekly rule without weekdays, the day of a monthly rule without `monthly_by`, the
+    ///   day of a yearly rule) now comes from the completion date.
+    /// * Cron patterns: the first match strictly after `completed_at`.
+    ///
+    /// The result has index `occurrences_so_far`. It is `None` when `End::Count` is
+    /// already used up, or when the result falls after `End::Until`.
+    pub fn next_from_completion(
+        &self,
+        start: NaiveDateTime,
+        completed_at: DateTime<Utc>,
+        occurrences_so_far: u32,
+    ) -> Option<Occurrence> {
+        let next = match &self.compiled {
+            Compiled::Calendar(spec) => {
+                let completed_on = completed_at.with_timezone(&self.time_zone).date_naive();
+                let anchor = completed_on.and_time(start.time());
+                // The re-anchored series has no end of its own; the real end is checked below.
+                CalendarOccurrences::new(self, spec, anchor, End::Never).nth(1)?
+            }
+            Compiled::Cron(cron) => {
+                // Whole seconds: croner works on seconds, and a match in the same second
+                // but before the completion must not be returned.
+                let completed_at = completed_at.with_nanosecond(0)?;
+                let found = cron
+                    .find_next_occurrence(&completed_at.with_timezone(&self.time_zone), false)
+                    .ok()?;
+                occurrence_from_zoned(0, &found)
+            }
+        };
+        let next = Occurrence {
+            index: occurrences_so_far,
+            ..next
+        };
+        end_allows(self.end, next.index, next.local.date()).then_some(next)
+    }
+
+    /// Like [`Rule::occurrences`] with an explicit end.
+    fn occurrences_until(&self, start: NaiveDateTime, end: End) -> Occurrences<'_> {
+        match &self.compiled {
+            Compiled::Calendar(spec) => {
+                Occurrences::Calendar(CalendarOccurrences::new(self, spec, start, end))
+            }
+            Compiled::Cron(cron) => Occurrences::Cron(CronOccurrences::new(self, cron, start, end)),
+        }
+    }
+
+    /// Builds the occurrence for a wall-clock time, resolving DST gaps and overlaps.
+    fn occurrence_at(&self, index: u32, local: NaiveDateTime) -> Option<Occurrence> {
+        let zoned = resolve_local(&self.time_zone, local)?;
+        Some(occurrence_from_zoned(index, &zoned))
+    }
+}
+
+/// Whether `end` still allows an occurrence with this index and local date.
+fn end_allows(end: End, index: u32, local_date: NaiveDate) -> bool {
+    match end {
+        End::Never => true,
+        End::Count(count) => index < count,
+        End::Until(last_date) => local_date <= last_date,
+    }
+}
+
+fn occurrence_from_zoned(index: u32, zoned: &DateTime<Tz>) -> Occurrence {
+    Occurrence {
+        index,
+        local: zoned.naive_local(),
+        instant: zoned.with_timezone(&Utc),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Local time → instant
+// ---------------------------------------------------------------------------------------
+
+/// Maps a wall-clock time to a zoned time: overlaps take the earlier instant, gaps are
+/// crossed by moving forward by the gap's length. `None` only at the calendar's edges.
+fn resolve_local(zone: &Tz, local: NaiveDateTime) -> Option<DateTime<Tz>> {
+    match zone.from_local_datetime(&local) {
+        LocalResult::Single(zoned) => Some(zoned),
+        LocalResult::Ambiguous(first, second) => Some(first.min(second)),
+        LocalResult::None => cross_gap(zone, local),
+    }
+}
+
+/// Reads a wall-clock time that falls in a DST gap with the UTC offset in force before
+/// the gap. The result is the instant a clock that had not jumped would show as `local`,
+/// which the zone displays as `local` plus the gap's length (02:30 → 03:30).
+fn cross_gap(zone: &Tz, local: NaiveDateTime) -> Option<DateTime<Tz>> {
+    // A day earlier is safely before the transition (gaps are hours long, transitions
+    // months apart), so the offset there is the one in force before the gap.
+    let before_gap = local.checked_sub_days(Days::new(1))?;
+    let offset_before = zone.offset_from_utc_datetime(&before_gap).fix();
+    let shift = TimeDelta::try_seconds(i64::from(offset_before.local_minus_utc()))?;
+    let utc = local.checked_sub_signed(shift)?;
+    Some(zone.from_utc_datetime(&utc))
+}
+
+// ---------------------------------------------------------------------------------------
+// Validation: Pattern → Compiled
+// ---------------------------------------------------------------------------------------
+
+/// A pattern prepared for iteration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Compiled {
+    Calendar(CalendarSpec),
+    // Boxed: a parsed cron pattern is much larger than a calendar spec.
+    Cron(Box<Cron>),
+}
+
+/// A validated calendar pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CalendarSpec {
+    frequency: Frequency,
+    interval: u32,
+    /// Sorted Monday-first and de-duplicated; empty means the anchor's weekday.
+    weekdays: Vec<Weekday>,
+    /// Monthly only; `None` means the anchor's day of month.
+    day: Option<DaySpec>,
+}
+
+/// The day wanted within a month, with the validated numbers already unsigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DaySpec {
+    /// Day of month, 1..=31.
+    Day(u32),
+    LastDay,
+    /// The n-th (1..=5) such weekday.
+    Nth(u8, Weekday),
+    LastWeekday(Weekday),
+}
+
+impl Compiled {
+    fn from_pattern(pattern: &Pattern) -> Result<Compiled, RuleError> {
+        match pattern {
+            Pattern::Calendar {
+                frequency,
+                interval,
+                weekdays,
+                monthly_by,
+            } => CalendarSpec::new(*frequency, *interval, weekdays, *monthly_by)
+                .map(Compiled::Calendar),
+            Pattern::Cron(expression) => {
+                parse_cron(expression).map(|cron| Compiled::Cron(Box::new(cron)))
+            }
+        }
+    }
+}
+
+impl CalendarSpec {
+    fn new(
+        frequency: Frequency,
+        interval: u32,
+        weekdays: &[Weekday],
+        monthly_by: Option<MonthlyBy>,
+    ) -> Result<CalendarSpec, RuleError> {
+        if interval == 0 {
+            return Err(RuleError::ZeroInterval);
+        }
+        if !weekdays.is_empty() && frequency != Frequency::Weekly {
+            return Err(RuleError::WeekdaysRequireWeekly { frequency });
+        }
+        let day = match monthly_by {
+            Some(_) if frequency != Frequency::Monthly => {
+                return Err(RuleError::MonthlyByRequiresMonthly { frequency });
+            }
+            Some(by) => Some(DaySpec::from_monthly_by(by)?),
+            None => None,
+        };
+        let mut weekdays = weekdays.to_vec();
+        weekdays.sort_by_key(Weekday::num_days_from_monday);
+        weekdays.dedup();
+        Ok(CalendarSpec {
+            frequency,
+            interval,
+            weekdays,
+            day,
+        })
+    }
+}
+
+impl DaySpec {
+    fn from_monthly_by(by: MonthlyBy) -> Result<DaySpec, RuleError> {
+        match by {
+            MonthlyBy::DayOfMonth(-1) => Ok(DaySpec::LastDay),
+            MonthlyBy::DayOfMonth(day @ 1..=31) => Ok(DaySpec::Day(u32::from(day.unsigned_abs()))),
+            MonthlyBy::DayOfMonth(day) => Err(RuleError::InvalidDayOfMonth { day }),
+            MonthlyBy::NthWeekday { n: -1, weekday } => Ok(DaySpec::LastWeekday(weekday)),
+            MonthlyBy::NthWeekday {
+                n: n @ 1..=5,
+                weekday,
+            } => Ok(DaySpec::Nth(n.unsigned_abs(), weekday)),
+            MonthlyBy::NthWeekday { n, .. } => Err(RuleError::InvalidNthWeekday { n }),
+        }
+    }
+}
+
+/// Parses a 5- or 6-field cron expression (seconds optional, years not allowed).
+fn parse_cron(expression: &str) -> Result<Cron, RuleError> {
+    CronParser::builder()
+        .seconds(Seconds::Optional)
+        .year(Year::Disallowed)
+        .build()
+        .parse(expression)
+        .map_err(|error| RuleError::InvalidCron {
+            expression: expression.to_owned(),
+            reason: error.to_string(),
+        })
+}
+
+// ---------------------------------------------------------------------------------------
+// Calendar arithmetic
+// ---------------------------------------------------------------------------------------
+
+impl CalendarSpec {
+    /// The dates of period `period` of the series anchored on `anchor`, ascending.
+    ///
+    /// Empty when the period's date does not exist and is skipped; `None` when the period
+    /// lies beyond the representable calendar (the series cannot go on).
+    fn period_dates(
+        &self,
+        anchor: NaiveDate,
+        period: u64,
+        missing: MissingDatePolicy,
+    ) -> Option<Vec<NaiveDate>> {
+        let units = period.checked_mul(u64::from(self.interval))?;
+        match self.frequency {
+            Frequency::Daily => Some(vec![anchor.checked_add_days(Days::new(units))?]),
+            Frequency::Weekly => self.weekly_dates(anchor, units),
+            Frequency::Monthly => {
+                let day = self.day.unwrap_or(DaySpec::Day(anchor.day()));
+                month_date(anchor, units, day, missing)
+            }
+            Frequency::Yearly => month_date(
+                anchor,
+                units.checked_mul(12)?,
+                DaySpec::Day(anchor.day()),
+                missing,
+            ),
+        }
+    }
+
+    /// The chosen weekdays of the ISO week `weeks` weeks after the anchor's week.
+    fn weekly_dates(&self, anchor: NaiveDate, weeks: u64) -> Option<Vec<NaiveDate>> {
+        let anchor_monday = anchor.checked_sub_days(Days::new(u64::from(
+            anchor.weekday().num_days_from_monday(),
+        )))?;
+        let monday = anchor_monday.checked_add_days(Days::new(weeks.checked_mul(7)?))?;
+        let anchor_weekday = [anchor.weekday()];
+        let weekdays = if self.weekdays.is_empty() {
+            &anchor_weekday[..]
+        } else {
+            &self.weekdays[..]
+        };
+        weekdays
+            .iter()
+            .map(|weekday| {
+                monday.checked_add_days(Days::new(u64::from(weekday.num_days_from_monday())))
+            })
+            .collect()
+    }
+}
+
+/// The `day` of the month `months` months after the anchor's month, as a 0- or 1-element
+/// list (empty when the day is missing and skipped). `None` beyond the calendar's range.
+fn month_date(
+    anchor: NaiveDate,
+    months: u64,
+    day: DaySpec,
+    missing: MissingDatePolicy,
+) -> Option<Vec<NaiveDate>> {
+    let months = Months::new(u32::try_from(months).ok()?);
+    let first = anchor.with_day(1)?.checked_add_months(months)?;
+    Some(day_in_month(first, day, missing).into_iter().collect())
+}
+
+/// The wanted day of the month starting on `first`, or `None` when it does not exist
+/// and `missing` is [`MissingDatePolicy::Skip`].
+fn day_in_month(first: NaiveDate, day: DaySpec, missing: MissingDatePolicy) -> Option<NaiveDate> {
+    match day {
+        DaySpec::Day(day) => match first.with_day(day) {
+            Some(date) => Some(date),
+            None => fallback(last_day_of_month(first)?, missing),
+        },
+        DaySpec::LastDay => last_day_of_month(first),
+        DaySpec::Nth(n, weekday) => {
+            let weeks_later = u64::from(n.saturating_sub(1)) * 7;
+            let nth =
+                first_weekday_of_month(first, weekday)?.checked_add_days(Days::new(weeks_later))?;
+            if nth.month() == first.month() {
+                Some(nth)
+            } else {
+                fallback(last_weekday_of_month(first, weekday)?, missing)
+            }
+        }
+        DaySpec::LastWeekday(weekday) => last_weekday_of_month(first, weekday),
+    }
+}
+
+/// Applies the missing-date policy: `Clamp` takes the given substitute, `Skip` nothing.
+fn fallback(clamped: NaiveDate, missing: MissingDatePolicy) -> Option<NaiveDate> {
+    match missing {
+        MissingDatePolicy::Clamp => Some(clamped),
+        MissingDatePolicy::Skip => None,
+    }
+}
+
+fn last_day_of_month(first: NaiveDate) -> Option<NaiveDate> {
+    first.checked_add_months(Months::new(1))?.pred_opt()
+}
+
+fn first_weekday_of_month(first: NaiveDate, weekday: Weekday) -> Option<NaiveDate> {
+    let ahead = days_between(first.weekday(), weekday);
+    first.checked_add_days(Days::new(ahead))
+}
+
+fn last_weekday_of_month(first: NaiveDate, weekday: Weekday) -> Option<NaiveDate> {
+    let last = last_day_of_month(first)?;
+    let back = days_between(weekday, last.weekday());
+    last.checked_sub_days(Days::new(back))
+}
+
+/// Days from weekday `from` forward to the next `to` (0 when equal).
+fn days_between(from: Weekday, to: Weekday) -> u64 {
+    let from = from.num_days_from_monday();
+    let to = to.num_days_from_monday();
+    u64::from((to + 7 - from) % 7)
+}
+
+// ---------------------------------------------------------------------------------------
+// Iterators
+// ---------------------------------------------------------------------------------------
+
+/// The iterator behind [`Rule::occurrences`].
+enum Occurrences<'a> {
+    Calendar(CalendarOccurrences<'a>),
+    Cron(CronOccurrences<'a>),
+}
+
+impl Iterator for Occurrences<'_> {
+    type Item = Occurrence;
+
+    fn next(&mut self) -> Option<Occurrence> {
+        match self {
+            Occurrences::Calendar(inner) => inner.next(),
+            Occurrences::Cron(inner) => inner.next(),
+        }
+    }
+}
+
+/// Walks a calendar pattern period by period.
+struct CalendarOccurrences<'a> {
+    rule: &'a Rule,
+    spec: &'a CalendarSpec,
+    end: End,
+    start: NaiveDateTime,
+    /// The next period whose dates have not been generated yet.
+    next_period: u64,
+    /// Dates generated but not yet returned, ascending.
+    pending: VecDeque<NaiveDate>,
+    next_index: u32,
+    finished: bool,
+}
+
+impl<'a> CalendarOccurrences<'a> {
+    fn new(rule: &'a Rule, spec: &'a CalendarSpec, start: NaiveDateTime, end: End) -> Self {
+        CalendarOccurrences {
+            rule,
+            spec,
+            end,
+            start,
+            next_period: 0,
+            // The anchor is occurrence 0 whether or not it matches the pattern.
+            pending: VecDeque::from([start.date()]),
+            next_index: 0,
+            finished: false,
+        }
+    }
+
+    /// Generates the dates of the next period that has any. Returns `false` when the
+    /// calendar's range is exhausted or too many periods in a row were empty.
+    fn refill(&mut self) -> bool {
+        let anchor = self.start.date();
+        for _ in 0..MAX_EMPTY_PERIODS {
+            let Some(dates) = self
+                .spec
+                .period_dates(anchor, self.next_period, self.rule.missing)
+            else {
+                return false;
+            };
+            self.next_period = self.next_period.saturating_add(1);
+            // Only the first period can hold dates on or before the anchor: the anchor
+            // itself is already queued, and earlier dates are not part of the series.
+            self.pending
+                .extend(dates.into_iter().filter(|date| *date > anchor));
+            if !self.pending.is_empty() {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn next_date(&mut self) -> Option<NaiveDate> {
+        if self.pending.is_empty() && !self.refill() {
+            return None;
+        }
+        self.pending.pop_front()
+    }
+}
+
+impl Iterator for CalendarOccurrences<'_> {
+    type Item = Occurrence;
+
+    fn next(&mut self) -> Option<Occurrence> {
+        if self.finished {
+            return None;
+        }
+        let occurrence = self
+            .next_date()
+            .and_then(|date| {
+                self.rule
+                    .occurrence_at(self.next_index, date.and_time(self.start.time()))
+            })
+            .filter(|occurrence| end_allows(self.end, occurrence.index, occurrence.local.date()));
+        advance(
+            &mut self.next_index,
+            &mut self.finished,
+            occurrence.is_some(),
+        );
+        occurrence
+    }
+}
+
+/// Walks a cron pattern match by match.
+struct CronOccurrences<'a> {
+    cron: &'a Cron,
+    end: End,
+    /// Where the next search starts: the anchor, then the previous match.
+    cursor: Option<DateTime<Tz>>,
+    /// Whether `cursor` itself may match (only for the anchor).
+    inclusive: bool,
+    next_index: u32,
+    finished: bool,
+}
+
+impl<'a> CronOccurrences<'a> {
+    fn new(rule: &'a Rule, cron: &'a Cron, start: NaiveDateTime, end: End) -> Self {
+        CronOccurrences {
+            cron,
+            end,
+            cursor: round_up_to_second(start)
+                .and_then(|start| resolve_local(&rule.time_zone, start)),
+            inclusive: true,
+            next_index: 0,
+            finished: false,
+        }
+    }
+}
+
+impl Iterator for CronOccurrences<'_> {
+    type Item = Occurrence;
+
+    fn next(&mut self) -> Option<Occurrence> {
+        if self.finished {
+            return None;
+        }
+        let found = self
+            .cursor
+            .as_ref()
+            .and_then(|cursor| self.cron.find_next_occurrence(cursor, self.inclusive).ok());
+        let occurrence = found
+            .as_ref()
+            .map(|found| occurrence_from_zoned(self.next_index, found))
+            .filter(|occurrence| end_allows(self.end, occurrence.index, occurrence.local.date()));
+        self.cursor = found;
+        self.inclusive = false;
+        advance(
+            &mut self.next_index,
+            &mut self.finished,
+            occurrence.is_some(),
+        );
+        occurrence
+    }
+}
+
+/// Bookkeeping after an iterator step: count the occurrence, or finish for good (also
+/// when the index space is exhausted), so the iterators are fused.
+fn advance(next_index: &mut u32, finished: &mut bool, produced: bool) {
+    match next_index.checked_add(1) {
+        Some(next) if produced => *next_index = next,
+        _ => *finished = true,
+    }
+}
+
+/// Rounds up to a whole second, so "at or after `local`" holds for croner's
+/// second-resolution matches.
+fn round_up_to_second(local: NaiveDateTime) -> Option<NaiveDateTime> {
+    let whole = local.with_nanosecond(0)?;
+    if whole == local {
+        Some(whole)
+    } else {
+        whole.checked_add_signed(TimeDelta::try_seconds(1)?)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use chrono::Weekday::{Fri, Mon, Tue, Wed};
+
+    // ---- helpers -------------------------------------------------------------------
+
+    fn local(text: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M")
+            .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S"))
+            .unwrap()
+    }
+
+    fn date(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    fn instant(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn zone(name: &str) -> Tz {
+        Rule::parse_time_zone(name).unwrap()
+    }
+
+    fn calendar(frequency: Frequency, interval: u32) -> Pattern {
+        Pattern::Calendar {
+            frequency,
+            interval,
+            weekdays: vec![],
+            monthly_by: None,
+        }
+    }
+
+    fn weekly(interval: u32, weekdays: &[Weekday]) -> Pattern {
+        Pattern::Calendar {
+            frequency: Frequency::Weekly,
+            interval,
+            weekdays: weekdays.to_vec(),
+            monthly_by: None,
+        }
+    }
+
+    fn monthly(by: Option<MonthlyBy>) -> Pattern {
+        Pattern::Calendar {
+            frequency: Frequency::Monthly,
+            interval: 1,
+            weekdays: vec![],
+            monthly_by: by,
+        }
+    }
+
+    fn rule(pattern: Pattern, end: End, tz: &str, missing: MissingDatePolicy) -> Rule {
+        Rule::new(pattern, end, zone(tz), missing).unwrap()
+    }
+
+    fn locals(occurrences: &[Occurrence]) -> Vec<NaiveDateTime> {
+        occurrences.iter().map(|o| o.local).collect()
+    }
+
+    fn locals_of(texts: &[&str]) -> Vec<NaiveDateTime> {
+        texts.iter().map(|t| local(t)).collect()
+    }
+
+    fn dates_of(occurrences: &[Occurrence]) -> Vec<String> {
+        occurrences
+            .iter()
+            .map(|o| o.local.date().format("%Y-%m-%d").to_string())
+            .collect()
+    }
+
+    use MissingDatePolicy::{Clamp, Skip};
+
+    // ---- calendar patterns: local wall-clock sequences ---------------------------------
+
+    /// (name, rule, start, n, expected local date-times)
+    #[test]
+    fn calendar_sequences() {
+        let cases: Vec<(&str, Rule, &str, usize, Vec<&str>)> = vec![
+            (
+                "daily",
+                rule(calendar(Frequency::Daily, 1), End::Never, "UTC", Clamp),
+                "2026-02-27 09:00",
+                4,
+                vec![
+                    "2026-02-27 09:00",
+                    "2026-02-28 09:00",
+                    "2026-03-01 09:00",
+                    "2026-03-02 09:00",
+                ],
+            ),
+            (
+                "every 3 days",
+                rule(calendar(Frequency::Daily, 3), End::Never, "UTC", Clamp),
+                "2026-12-28 07:15",
+                4,
+                vec![
+                    "2026-12-28 07:15",
+                    "2026-12-31 07:15",
+                    "2027-01-03 07:15",
+                    "2027-01-06 07:15",
+                ],
+            ),
+            (
+                "every 2 weeks Mon/Wed/Fri from a Wednesday",
+                rule(weekly(2, &[Fri, Mon, Wed, Mon]), End::Never, "UTC", Clamp),
+                "2026-01-07 18:00",
+                8,
+                vec![
+                    "2026-01-07 18:00", // Wed: anchor
+                    "2026-01-09 18:00", // Fri, same week (Mon 5th is before the anchor)
+                    "2026-01-19 18:00", // Mon, two weeks later
+                    "2026-01-21 18:00",
+                    "2026-01-23 18:00",
+                    "2026-02-02 18:00",
+                    "2026-02-04 18:00",
+                    "2026-02-06 18:00",
+                ],
+            ),
+            (
+                "weekly without weekdays uses the anchor's weekday",
+                rule(calendar(Frequency::Weekly, 1), End::Never, "UTC", Clamp),
+                "2026-01-01 10:00",
+                3,
+                vec!["2026-01-01 10:00", "2026-01-08 10:00", "2026-01-15 10:00"],
+            ),
+            (
+                "weekly anchor off-pattern still counts as occurrence 0",
+                rule(weekly(1, &[Mon]), End::Never, "UTC", Clamp),
+                "2026-01-06 10:00", // Tuesday
+                3,
+                vec!["2026-01-06 10:00", "2026-01-12 10:00", "2026-01-19 10:00"],
+            ),
+            (
+                "monthly 31st clamp, common year",
+                rule(monthly(None), End::Never, "UTC", Clamp),
+                "2026-01-31 09:00",
+                13,
+                vec![
+                    "2026-01-31 09:00",
+                    "2026-02-28 09:00",
+                    "2026-03-31 09:00",
+                    "2026-04-30 09:00",
+                    "2026-05-31 09:00",
+                    "2026-06-30 09:00",
+                    "2026-07-31 09:00",
+                    "2026-08-31 09:00",
+                    "2026-09-30 09:00",
+                    "2026-10-31 09:00",
+                    "2026-11-30 09:00",
+                    "2026-12-31 09:00",
+                    "2027-01-31 09:00",
+                ],
+            ),
+            (
+                "monthly 31st clamp, leap year",
+                rule(monthly(None), End::Never, "UTC", Clamp),
+                "2024-01-31 09:00",
+                13,
+                vec![
+                    "2024-01-31 09:00",
+                    "2024-02-29 09:00",
+                    "2024-03-31 09:00",
+                    "2024-04-30 09:00",
+                    "2024-05-31 09:00",
+                    "2024-06-30 09:00",
+                    "2024-07-31 09:00",
+                    "2024-08-31 09:00",
+                    "2024-09-30 09:00",
+                    "2024-10-31 09:00",
+                    "2024-11-30 09:00",
+                    "2024-12-31 09:00",
+                    "2025-01-31 09:00",
+                ],
+            ),
+            (
+                "monthly 31st skip, common year",
+                rule(monthly(None), End::Until(date("2026-12-31")), "UTC", Skip),
+                "2026-01-31 09:00",
+                100,
+                vec![
+                    "2026-01-31 09:00",
+                    "2026-03-31 09:00",
+                    "2026-05-31 09:00",
+                    "2026-07-31 09:00",
+                    "2026-08-31 09:00",
+                    "2026-10-31 09:00",
+                    "2026-12-31 09:00",
+                ],
+            ),
+            (
+                "monthly 31st skip, leap year (Feb 29 is still not the 31st)",
+                rule(
+                    monthly(Some(MonthlyBy::DayOfMonth(31))),
+                    End::Until(date("2024-12-31")),
+                    "UTC",
+                    Skip,
+                ),
+                "2024-01-31 09:00",
+                100,
+                vec![
+                    "2024-01-31 09:00",
+                    "2024-03-31 09:00",
+                    "2024-05-31 09:00",
+                    "2024-07-31 09:00",
+                    "2024-08-31 09:00",
+                    "2024-10-31 09:00",
+                    "2024-12-31 09:00",
+                ],
+            ),
+            (
+                "monthly last day",
+                rule(
+                    monthly(Some(MonthlyBy::DayOfMonth(-1))),
+                    End::Never,
+                    "UTC",
+                    Skip,
+                ),
+                "2024-01-31 09:00",
+                5,
+                vec![
+                    "2024-01-31 09:00",
+                    "2024-02-29 09:00",
+                    "2024-03-31 09:00",
+                    "2024-04-30 09:00",
+                    "2024-05-31 09:00",
+                ],
+            ),
+            (
+                "monthly 30th clamps to Feb 28",
+                rule(monthly(None), End::Never, "UTC", Clamp),
+                "2026-01-30 09:00",
+                4,
+                vec![
+                    "2026-01-30 09:00",
+                    "2026-02-28 09:00",
+                    "2026-03-30 09:00",
+                    "2026-04-30 09:00",
+                ],
+            ),
+            (
+                "monthly 30th skips February",
+                rule(monthly(None), End::Never, "UTC", Skip),
+                "2026-01-30 09:00",
+                3,
+                vec!["2026-01-30 09:00", "2026-03-30 09:00", "2026-04-30 09:00"],
+            ),
+            (
+                "monthly explicit day after a mid-month anchor",
+                rule(
+                    monthly(Some(MonthlyBy::DayOfMonth(15))),
+                    End::Never,
+                    "UTC",
+                    Clamp,
+                ),
+                "2026-01-03 09:00",
+                3,
+                vec!["2026-01-03 09:00", "2026-01-15 09:00", "2026-02-15 09:00"],
+            ),
+            (
+                "every 3 months on the 31st, clamp",
+                rule(
+                    Pattern::Calendar {
+                        frequency: Frequency::Monthly,
+                        interval: 3,
+                        weekdays: vec![],
+                        monthly_by: None,
+                    },
+                    End::Never,
+                    "UTC",
+                    Clamp,
+                ),
+                "2026-01-31 09:00",
+                4,
+                vec![
+                    "2026-01-31 09:00",
+                    "2026-04-30 09:00",
+                    "2026-07-31 09:00",
+                    "2026-10-31 09:00",
+                ],
+            ),
+            (
+                "second Tuesday",
+                rule(
+                    monthly(Some(MonthlyBy::NthWeekday { n: 2, weekday: Tue })),
+                    End::Never,
+                    "UTC",
+                    Clamp,
+                ),
+                "2026-01-13 08:00",
+                4,
+                vec![
+                    "2026-01-13 08:00",
+                    "2026-02-10 08:00",
+                    "2026-03-10 08:00",
+                    "2026-04-14 08:00",
+                ],
+            ),
+            (
+                "last Friday",
+                rule(
+                    monthly(Some(MonthlyBy::NthWeekday {
+                        n: -1,
+                        weekday: Fri,
+                    })),
+                    End::Never,
+                    "UTC",
+                    Skip,
+                ),
+                "2026-01-30 16:00",
+                4,
+                vec![
+                    "2026-01-30 16:00",
+                    "2026-02-27 16:00",
+                    "2026-03-27 16:00",
+                    "2026-04-24 16:00",
+                ],
+            ),
+            (
+                "fifth Monday, clamp to the last Monday",
+                rule(
+                    monthly(Some(MonthlyBy::NthWeekday { n: 5, weekday: Mon })),
+                    End::Never,
+                    "UTC",
+                    Clamp,
+                ),
+                "2026-03-30 08:00",
+                6,
+                vec![
+                    "2026-03-30 08:00",
+                    "2026-04-27 08:00",
+                    "2026-05-25 08:00",
+                    "2026-06-29 08:00",
+                    "2026-07-27 08:00",
+                    "2026-08-31 08:00",
+                ],
+            ),
+            (
+                "fifth Monday, skip months without one",
+                rule(
+                    monthly(Some(MonthlyBy::NthWeekday { n: 5, weekday: Mon })),
+                    End::Never,
+                    "UTC",
+                    Skip,
+                ),
+                "2026-03-30 08:00",
+                4,
+                vec![
+                    "2026-03-30 08:00",
+                    "2026-06-29 08:00",
+                    "2026-08-31 08:00",
+                    "2026-11-30 08:00",
+                ],
+            ),
+            (
+                "yearly on Feb 29, clamp",
+                rule(calendar(Frequency::Yearly, 1), End::Never, "UTC", Clamp),
+                "2024-02-29 12:00",
+                9,
+                vec![
+                    "2024-02-29 12:00",
+                    "2025-02-28 12:00",
+                    "2026-02-28 12:00",
+                    "2027-02-28 12:00",
+                    "2028-02-29 12:00",
+                    "2029-02-28 12:00",
+                    "2030-02-28 12:00",
+                    "2031-02-28 12:00",
+                    "2032-02-29 12:00",
+                ],
+            ),
+            (
+                "yearly on Feb 29, skip (8 years: leap years only)",
+                rule(
+                    calendar(Frequency::Yearly, 1),
+                    End::Until(date("2032-02-29")),
+                    "UTC",
+                    Skip,
+                ),
+                "2024-02-29 12:00",
+                100,
+                vec!["2024-02-29 12:00", "2028-02-29 12:00", "2032-02-29 12:00"],
+            ),
+        ];
+        for (name, rule, start, n, expected) in cases {
+            let got = rule.preview(local(start), n);
+            assert_eq!(locals(&got), locals_of(&expected), "{name}");
+            let indices: Vec<u32> = got.iter().map(|o| o.index).collect();
+            let expected_indices: Vec<u32> = (0..).take(expected.len()).collect();
+            assert_eq!(
+                indices, expected_indices,
+                "{name}: indices are consecutive from 0"
+            );
+        }
+    }
+
+    // ---- DST -------------------------------------------------------------------------
+
+    /// A daily 09:00 task stays at 09:00 local across both transitions; the instants are
+    /// 23 h apart across spring forward and 25 h apart across fall back.
+    #[test]
+    fn daily_nine_oclock_across_dst() {
+        // (zone, spring-forward day, fall-back day, UTC instants at 09:00 on the days
+        //  before spring, spring, before fall, fall)
+        let cases = [
+            (
+                "Europe/Berlin",
+                "2026-03-29",
+                "2026-10-25",
+                [
+                    "2026-03-28T08:00:00Z",
+                    "2026-03-29T07:00:00Z",
+                    "2026-10-24T07:00:00Z",
+                    "2026-10-25T08:00:00Z",
+                ],
+            ),
+            (
+                "America/New_York",
+                "2026-03-08",
+                "2026-11-01",
+                [
+                    "2026-03-07T14:00:00Z",
+                    "2026-03-08T13:00:00Z",
+                    "2026-10-31T13:00:00Z",
+                    "2026-11-01T14:00:00Z",
+                ],
+            ),
+            (
+                // Southern hemisphere: summer time starts in October and ends in April.
+                "Australia/Sydney",
+                "2026-10-04",
+                "2026-04-05",
+                [
+                    "2026-10-02T23:00:00Z",
+                    "2026-10-03T22:00:00Z",
+                    "2026-04-03T22:00:00Z",
+                    "2026-04-04T23:00:00Z",
+                ],
+            ),
+        ];
+        for (tz, spring, fall, expected) in cases {
+            let daily = rule(calendar(Frequency::Daily, 1), End::Never, tz, Clamp);
+            for (day, before, after, hours) in [
+                (spring, expected[0], expected[1], 23),
+                (fall, expected[2], expected[3], 25),
+            ] {
+                let start = date(day).pred_opt().unwrap().and_hms_opt(9, 0, 0).unwrap();
+                let got = daily.preview(start, 2);
+                assert_eq!(got[0].local, start, "{tz} {day}");
+                assert_eq!(
+                    got[1].local,
+                    date(day).and_hms_opt(9, 0, 0).unwrap(),
+                    "{tz} {day}"
+                );
+                assert_eq!(got[0].instant, instant(before), "{tz} {day}");
+                assert_eq!(got[1].instant, instant(after), "{tz} {day}");
+                assert_eq!(
+                    got[1].instant - got[0].instant,
+                    TimeDelta::hours(hours),
+                    "{tz} {day}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn time_in_spring_forward_gap_moves_forward_by_the_gap() {
+        let daily = rule(
+            calendar(Frequency::Daily, 1),
+            End::Never,
+            "America/New_York",
+            Clamp,
+        );
+        let got = daily.preview(local("2026-03-07 02:30"), 3);
+        assert_eq!(
+            locals(&got),
+            locals_of(&["2026-03-07 02:30", "2026-03-08 03:30", "2026-03-09 02:30"])
+        );
+        assert_eq!(got[1].instant, instant("2026-03-08T07:30:00Z"));
+        assert_eq!(got[2].instant, instant("2026-03-09T06:30:00Z"));
+    }
+
+    #[test]
+    fn time_in_fall_back_overlap_takes_the_earlier_instant() {
+        let daily = rule(
+            calendar(Frequency::Daily, 1),
+            End::Never,
+            "America/New_York",
+            Clamp,
+        );
+        let got = daily.preview(local("2026-10-31 01:30"), 3);
+        assert_eq!(
+            locals(&got),
+            locals_of(&["2026-10-31 01:30", "2026-11-01 01:30", "2026-11-02 01:30"])
+        );
+        assert_eq!(got[1].instant, instant("2026-11-01T05:30:00Z")); // EDT, not 06:30Z (EST)
+        assert_eq!(got[2].instant, instant("2026-11-02T06:30:00Z"));
+    }
+
+    // ---- ends ------------------------------------------------------------------------
+
+    #[test]
+    fn count_yields_exactly_that_many() {
+        let daily = rule(calendar(Frequency::Daily, 1), End::Count(5), "UTC", Clamp);
+        let all: Vec<Occurrence> = daily.occurrences(local("2026-01-01 09:00")).collect();
+        assert_eq!(all.len(), 5);
+        assert_eq!(all[4].local, local("2026-01-05 09:00"));
+        assert_eq!(all[4].index, 4);
+        assert_eq!(daily.preview(local("2026-01-01 09:00"), 100).len(), 5);
+    }
+
+    #[test]
+    fn count_ignores_skipped_dates() {
+        let rule = rule(monthly(None), End::Count(3), "UTC", Skip);
+        let got = rule.preview(local("2026-01-31 09:00"), 10);
+        assert_eq!(dates_of(&got), ["2026-01-31", "2026-03-31", "2026-05-31"]);
+    }
+
+    #[test]
+    fn until_is_inclusive_on_the_local_date() {
+        // 23:30 in Berlin is already the next day in UTC: the local date decides.
+        let daily = rule(
+            calendar(Frequency::Daily, 1),
+            End::Until(date("2026-01-03")),
+            "Europe/Berlin",
+            Clamp,
+        );
+        let got: Vec<Occurrence> = daily.occurrences(local("2026-01-01 23:30")).collect();
+        assert_eq!(dates_of(&got), ["2026-01-01", "2026-01-02", "2026-01-03"]);
+        assert_eq!(got[2].instant, instant("2026-01-03T22:30:00Z"));
+    }
+
+    #[test]
+    fn until_before_start_is_valid_and_empty() {
+        let daily = rule(
+            calendar(Frequency::Daily, 1),
+            End::Until(date("2025-12-31")),
+            "UTC",
+            Clamp,
+        );
+        assert_eq!(daily.occurrences(local("2026-01-01 09:00")).count(), 0);
+    }
+
+    #[test]
+    fn impossible_skip_pattern_terminates() {
+        // Every 12 months from April on the 31st: April never has a 31st.
+        let rule = rule(
+            Pattern::Calendar {
+                frequency: Frequency::Monthly,
+                interval: 12,
+                weekdays: vec![],
+                monthly_by: Some(MonthlyBy::DayOfMonth(31)),
+            },
+            End::Never,
+            "UTC",
+            Skip,
+        );
+        let got: Vec<Occurrence> = rule.occurrences(local("2026-04-30 09:00")).collect();
+        assert_eq!(locals(&got), locals_of(&["2026-04-30 09:00"]));
+    }
+
+    // ---- repeating ---------------------------------------------------------------------
+
+    #[test]
+    fn next_after_keeps_the_original_anchor() {
+        let clamp = rule(monthly(None), End::Never, "UTC", Clamp);
+        let start = local("2026-01-31 09:00");
+        let cases = [
+            ("2026-01-31 09:00", "2026-02-28 09:00", 1),
+            ("2026-02-28 09:00", "2026-03-31 09:00", 2), // not Mar 28
+            ("2026-03-31 08:59", "2026-03-31 09:00", 2),
+            ("2026-04-15 00:00", "2026-04-30 09:00", 3),
+        ];
+        for (after, expected, index) in cases {
+            let next = clamp.next_after(start, local(after)).unwrap();
+            assert_eq!(
+                (next.local, next.index),
+                (local(expected), index),
+                "after {after}"
+            );
+        }
+    }
+
+    #[test]
+    fn next_after_respects_count() {
+        let rule = rule(monthly(None), End::Count(2), "UTC", Clamp);
+        let start = local("2026-01-31 09:00");
+        assert_eq!(
+            rule.next_after(start, local("2026-01-31 09:00"))
+                .map(|o| o.local),
+            Some(local("2026-02-28 09:00"))
+        );
+        assert_eq!(rule.next_after(start, local("2026-02-28 09:00")), None);
+    }
+
+    #[test]
+    fn next_from_completion_daily_uses_the_series_time_of_day() {
+        let daily = rule(
+            calendar(Frequency::Daily, 1),
+            End::Never,
+            "Europe/Berlin",
+            Clamp,
+        );
+        let start = local("2026-01-10 09:00");
+        // Completed late, at 22:00 Berlin time (21:00Z) on Jan 12.
+        let next = daily
+            .next_from_completion(start, instant("2026-01-12T21:00:00Z"), 3)
+            .unwrap();
+        assert_eq!(next.local, local("2026-01-13 09:00"));
+        assert_eq!(next.instant, instant("2026-01-13T08:00:00Z"));
+        assert_eq!(next.index, 3);
+        // 23:30 Berlin is 22:30Z: the local date (Jan 12) is what counts, not the UTC date.
+        let next = daily
+            .next_from_completion(start, instant("2026-01-12T22:30:00Z"), 3)
+            .unwrap();
+        assert_eq!(next.local, local("2026-01-13 09:00"));
+    }
+
+    #[test]
+    fn next_from_completion_calendar_cases() {
+        let cases: Vec<(&str, Rule, &str, &str)> = vec![
+            (
+                "every 3 days",
+                rule(calendar(Frequency::Daily, 3), End::Never, "UTC", Clamp),
+                "2026-01-05T07:00:00Z",
+                "2026-01-08 09:00",
+            ),
+            (
+                "biweekly Mon/Wed/Fri completed on a Tuesday",
+                rule(weekly(2, &[Mon, Wed, Fri]), End::Never, "UTC", Clamp),
+                "2026-01-13T15:00:00Z",
+                "2026-01-14 09:00",
+            ),
+            (
+                "biweekly Mon/Wed/Fri completed on a Friday",
+                rule(weekly(2, &[Mon, Wed, Fri]), End::Never, "UTC", Clamp),
+                "2026-01-16T15:00:00Z",
+                "2026-01-26 09:00",
+            ),
+            (
+                "monthly re-anchors on the completion day",
+                rule(monthly(None), End::Never, "UTC", Clamp),
+                "2026-01-20T15:00:00Z",
+                "2026-02-20 09:00",
+            ),
+            (
+                "monthly on the 31st completed on Jan 31",
+                rule(
+                    monthly(Some(MonthlyBy::DayOfMonth(31))),
+                    End::Never,
+                    "UTC",
+                    Clamp,
+                ),
+                "2026-01-31T15:00:00Z",
+                "2026-02-28 09:00",
+            ),
+        ];
+        for (name, rule, completed, expected) in cases {
+            let next = rule
+                .next_from_completion(local("2026-01-01 09:00"), instant(completed), 1)
+                .unwrap();
+            assert_eq!(next.local, local(expected), "{name}");
+        }
+    }
+
+    #[test]
+    fn next_from_completion_respects_end() {
+        let start = local("2026-01-01 09:00");
+        let counted = rule(calendar(Frequency::Daily, 1), End::Count(3), "UTC", Clamp);
+        assert!(
+            counted
+                .next_from_completion(start, instant("2026-01-02T10:00:00Z"), 2)
+                .is_some()
+        );
+        assert_eq!(
+            counted.next_from_completion(start, instant("2026-01-03T10:00:00Z"), 3),
+            None
+        );
+        let until = rule(
+            calendar(Frequency::Daily, 1),
+            End::Until(date("2026-01-05")),
+            "UTC",
+            Clamp,
+        );
+        assert!(
+            until
+                .next_from_completion(start, instant("2026-01-04T10:00:00Z"), 4)
+                .is_some()
+        );
+        assert_eq!(
+            until.next_from_completion(start, instant("2026-01-05T10:00:00Z"), 5),
+            None
+        );
+    }
+
+    // ---- cron ------------------------------------------------------------------------
+
+    #[test]
+    fn cron_weekdays_in_berlin_stay_at_nine_across_dst() {
+        let cron = rule(
+            Pattern::Cron("0 9 * * MON-FRI".into()),
+            End::Never,
+            "Europe/Berlin",
+            Clamp,
+        );
+        // Thursday before the spring-forward Sunday (2026-03-29).
+        let got = cron.preview(local("2026-03-26 09:00"), 4);
+        assert_eq!(
+            locals(&got),
+            locals_of(&[
+                "2026-03-26 09:00",
+                "2026-03-27 09:00",
+                "2026-03-30 09:00",
+                "2026-03-31 09:00"
+            ])
+        );
+        let instants: Vec<DateTime<Utc>> = got.iter().map(|o| o.instant).collect();
+        assert_eq!(
+            instants,
+            [
+                instant("2026-03-26T08:00:00Z"),
+                instant("2026-03-27T08:00:00Z"),
+                instant("2026-03-30T07:00:00Z"),
+                instant("2026-03-31T07:00:00Z"),
+            ]
+        );
+        assert_eq!(
+            got.iter().map(|o| o.index).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
+    }
+
+    #[test]
+    fn cron_first_occurrence_is_first_match_at_or_after_start() {
+        let cron = rule(
+            Pattern::Cron("0 9 * * MON-FRI".into()),
+            End::Never,
+            "Europe/Berlin",
+            Clamp,
+        );
+        let got = cron.preview(local("2026-03-28 10:00"), 1); // Saturday
+        assert_eq!(got[0].local, local("2026-03-30 09:00"));
+        assert_eq!(got[0].index, 0);
+    }
+
+    #[test]
+    fn cron_with_seconds_field() {
+        let cron = rule(
+            Pattern::Cron("30 0 9 * * *".into()),
+            End::Count(2),
+            "UTC",
+            Clamp,
+        );
+        let got = cron.preview(local("2026-01-01 00:00"), 5);
+        assert_eq!(
+            locals(&got),
+            locals_of(&["2026-01-01 09:00:30", "2026-01-02 09:00:30"])
+        );
+    }
+
+    #[test]
+    fn cron_until_and_next_after() {
+        let cron = rule(
+            Pattern::Cron("0 12 * * *".into()),
+            End::Until(date("2026-01-03")),
+            "UTC",
+            Clamp,
+        );
+        let start = local("2026-01-01 00:00");
+        assert_eq!(cron.occurrences(start).count(), 3);
+        let next = cron.next_after(start, local("2026-01-02 12:00")).unwrap();
+        assert_eq!((next.local, next.index), (local("2026-01-03 12:00"), 2));
+        assert_eq!(cron.next_after(start, local("2026-01-03 12:00")), None);
+    }
+
+    #[test]
+    fn cron_next_from_completion_is_strictly_after() {
+        let cron = rule(
+            Pattern::Cron("0 9 * * *".into()),
+            End::Never,
+            "Europe/Berlin",
+            Clamp,
+        );
+        let start = local("2026-01-01 09:00");
+        // Completed exactly at (and a fraction after) 09:00 Berlin: the next match is tomorrow.
+        for completed in ["2026-01-05T08:00:00Z", "2026-01-05T08:00:00.250Z"] {
+            let next = cron
+                .next_from_completion(start, instant(completed), 4)
+                .unwrap();
+            assert_eq!(
+                (next.local, next.index),
+                (local("2026-01-06 09:00"), 4),
+                "{completed}"
+            );
+        }
+        // Completed at 08:59:59.5 Berlin: today's 09:00 is still ahead.
+        let next = cron
+            .next_from_completion(start, instant("2026-01-05T07:59:59.500Z"), 4)
+            .unwrap();
+        assert_eq!(next.local, local("2026-01-05 09:00"));
+    }
+
+    #[test]
+    fn cron_fixed_time_in_gap_follows_croner() {
+        // Documented difference from calendar patterns: croner runs it right after the gap.
+        let cron = rule(
+            Pattern::Cron("30 2 * * *".into()),
+            End::Never,
+            "America/New_York",
+            Clamp,
+        );
+        let got = cron.preview(local("2026-03-08 00:00"), 1);
+        assert_eq!(got[0].local, local("2026-03-08 03:00"));
+        assert_eq!(got[0].instant, instant("2026-03-08T07:00:00Z"));
+    }
+
+    // ---- validation ------------------------------------------------------------------
+
+    #[test]
+    fn invalid_rules_name_the_offending_field() {
+        let utc = zone("UTC");
+        let cases: Vec<(Pattern, End, &str)> = vec![
+            (calendar(Frequency::Daily, 0), End::Never, "interval"),
+            (
+                Pattern::Calendar {
+                    frequency: Frequency::Daily,
+                    interval: 1,
+                    weekdays: vec![Mon],
+                    monthly_by: None,
+                },
+                End::Never,
+                "weekdays",
+            ),
+            (
+                monthly(Some(MonthlyBy::DayOfMonth(32))),
+                End::Never,
+                "monthly_by",
+            ),
+            (
+                monthly(Some(MonthlyBy::DayOfMonth(0))),
+                End::Never,
+                "monthly_by",
+            ),
+            (
+                monthly(Some(MonthlyBy::DayOfMonth(-2))),
+                End::Never,
+                "monthly_by",
+            ),
+            (
+                monthly(Some(MonthlyBy::NthWeekday { n: 0, weekday: Mon })),
+                End::Never,
+                "monthly_by",
+            ),
+            (
+                monthly(Some(MonthlyBy::NthWeekday { n: 6, weekday: Mon })),
+                End::Never,
+                "monthly_by",
+            ),
+            (
+                monthly(Some(MonthlyBy::NthWeekday {
+                    n: -2,
+                    weekday: Mon,
+                })),
+                End::Never,
+                "monthly_by",
+            ),
+            (
+                Pattern::Calendar {
+                    frequency: Frequency::Yearly,
+                    interval: 1,
+                    weekdays: vec![],
+                    monthly_by: Some(MonthlyBy::DayOfMonth(1)),
+                },
+                End::Never,
+                "monthly_by",
+            ),
+            (Pattern::Cron("not a cron".into()), End::Never, "cron"),
+            (Pattern::Cron("61 * * * *".into()), End::Never, "cron"),
+            (Pattern::Cron("0 0 9 * * * 2030".into()), End::Never, "cron"), // 7 fields
+            (Pattern::Cron(String::new()), End::Never, "cron"),
+            (calendar(Frequency::Daily, 1), End::Count(0), "end"),
+        ];
+        for (pattern, end, field) in cases {
+            let error =
+                Rule::new(pattern.clone(), end, utc, Clamp).expect_err(&format!("{pattern:?}"));
+            assert_eq!(error.field(), field, "{pattern:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn invalid_cron_message_includes_croners_reason() {
+        let error = Rule::new(
+            Pattern::Cron("61 * * * *".into()),
+            End::Never,
+            zone("UTC"),
+            Clamp,
+        )
+        .unwrap_err();
+        let RuleError::InvalidCron { reason, .. } = &error else {
+            panic!("{error:?}")
+        };
+        assert!(!reason.is_empty());
+        assert!(error.to_string().contains(reason.as_str()), "{error}");
+    }
+
+    #[test]
+    fn time_zone_names() {
+        assert_eq!(
+            Rule::parse_time_zone("Europe/Berlin"),
+            Ok(chrono_tz::Europe::Berlin)
+        );
+        let error = Rule::parse_time_zone("Mars/Olympus_Mons").unwrap_err();
+        assert_eq!(error.field(), "time_zone");
+        assert_eq!(
+            error,
+            RuleError::UnknownTimeZone {
+                name: "Mars/Olympus_Mons".into()
+            }
+        );
+    }
+
+    #[test]
+    fn accessors_return_what_was_given() {
+        let pattern = weekly(1, &[Wed, Mon]);
+        let rule = rule(pattern.clone(), End::Count(3), "Asia/Tokyo", Skip);
+        assert_eq!(rule.pattern(), &pattern);
+        assert_eq!(rule.end(), &End::Count(3));
+        assert_eq!(rule.time_zone(), chrono_tz::Asia::Tokyo);
+        assert_eq!(rule.missing(), Skip);
+    }
+}

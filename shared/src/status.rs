@@ -1,0 +1,73 @@
+//! AIP-193 errors: every error a client sees is a `google.rpc.Status` with a
+//! canonical code, exactly one `google.rpc.ErrorInfo` (a stable reason in
+//! [`ERROR_DOMAIN`]) and, for bad input, a `google.rpc.BadRequest` listing
+//! the offending fields.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+/// The `ErrorInfo.domain` of every error this platform returns.
+pub const ERROR_DOMAIN: &str = "tasks.todo.dev";
+
+/// One field that a request got wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Path of the field in the request, e.g. `task.title`.
+    pub field: String,
+    /// What is wrong with it, for a human.
+    pub description: String,
+}
+
+impl Violation {
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self { field: field.into(), description: description.into() }
+    }
+}
+
+/// A status with an `ErrorInfo` of `reason` and no other details.
+pub fn error(code: Code, reason: &str, message: impl Into<String>) -> Status {
+    error_with_metadata(code, reason, message, HashMap::new())
+}
+
+/// A status with an `ErrorInfo` of `reason` carrying `metadata`.
+pub fn error_with_metadata(
+    code: Code,
+    reason: &str,
+    message: impl Into<String>,
+    metadata: HashMap<String, String>,
+) -> Status {
+    let details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata);
+    Status::with_error_details(code, message, details)
+}
+
+/// INVALID_ARGUMENT naming every violated field in a `BadRequest`.
+pub fn invalid_argument(reason: &str, violations: &[Violation]) -> Status {
+    let message = violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new());
+    details.set_bad_request(
+        violations
+            .iter()
+            .map(|v| FieldViolation::new(v.field.clone(), v.description.clone()))
+            .collect::<Vec<_>>(),
+    );
+    Status::with_error_details(Code::InvalidArgument, message, details)
+}
+
+/// The reason of a status's `ErrorInfo`, if it has one (for tests and clients).
+pub fn reason_of(status: &Status) -> Option<String> {
+    status.get_details_error_info().map(|info| info.reason)
+}
+
+/// The fields named in a status's `BadRequest`, if it has one.
+pub fn violated_fields(status: &Status) -> Vec<String> {
+    status
+        .get_details_bad_request()
+        .map(|bad| bad.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}

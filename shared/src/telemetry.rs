@@ -1,0 +1,122 @@
+//! `tracing` set up once per process, with OpenTelemetry export when an OTLP
+//! endpoint is configured.
+//!
+//! - `RUST_LOG` filters (default `info`); `LOG_FORMAT=json` switches to JSON
+//!   lines (what the Helm chart sets), anything else is human-readable.
+//! - `OTEL_EXPORTER_OTLP_ENDPOINT` (e.g. `http://otel-collector:4317`)
+//!   enables trace export over OTLP/gRPC. The exporter connects lazily, so a
+//!   missing collector neither crashes the service nor delays start-up.
+//! - The W3C trace-context propagator is installed globally, so `traceparent`
+//!   flows from incoming gRPC metadata to outgoing calls and events.
+
+use std::sync::OnceLock;
+
+use opentelemetry::{global, propagation::Extractor, trace::TracerProvider as _};
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
+
+/// Keeps the trace exporter alive; [`TelemetryGuard::shutdown`] flushes it.
+#[must_use = "dropping the guard loses spans that are not exported yet"]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl TelemetryGuard {
+    /// Flushes and stops the exporter. Blocking, so it runs on the blocking pool.
+    pub async fn shutdown(self) {
+        if let Some(provider) = self.provider {
+            let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+        }
+    }
+}
+
+static INIT: OnceLock<()> = OnceLock::new();
+
+/// Installs the global subscriber for `service_name`. Later calls (tests that
+/// build several apps in one process) are no-ops that return an empty guard.
+pub fn init(service_name: &str) -> TelemetryGuard {
+    let mut guard = TelemetryGuard { provider: None };
+    if INIT.set(()).is_err() {
+        return guard;
+    }
+    global::set_text_map_propagator(TraceContextPropagator::new());
+
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let fmt = if json {
+        tracing_subscriber::fmt::layer().json().with_current_span(true).boxed()
+    } else {
+        tracing_subscriber::fmt::layer().compact().boxed()
+    };
+
+    // A provider always exists, so spans get real W3C ids and `traceparent`
+    // propagates even when nothing is exported.
+    let provider = build_provider(service_name, otlp_endpoint().as_deref());
+    let tracer = provider.tracer(service_name.to_owned());
+    guard.provider = Some(provider);
+    let otel = tracing_opentelemetry::layer().with_tracer(tracer);
+
+    let _ = tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init();
+    guard
+}
+
+/// Subscriber for tests: output only when `TEST_LOG` is set.
+pub fn init_for_tests() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = init("test");
+    }
+}
+
+fn otlp_endpoint() -> Option<String> {
+    std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok().filter(|v| !v.trim().is_empty())
+}
+
+fn build_provider(service_name: &str, endpoint: Option<&str>) -> SdkTracerProvider {
+    let mut builder = SdkTracerProvider::builder()
+        .with_resource(Resource::builder().with_service_name(service_name.to_owned()).build());
+    if let Some(endpoint) = endpoint {
+        match opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(endpoint).build() {
+            Ok(exporter) => builder = builder.with_batch_exporter(exporter),
+            // Tracing is not up yet, so this goes to stderr.
+            Err(err) => eprintln!("OpenTelemetry export to {endpoint} disabled: {err}"),
+        }
+    }
+    builder.build()
+}
+
+/// The span of one incoming gRPC request, a child of the caller's trace when
+/// the request carries `traceparent`.
+pub fn grpc_request_span<B>(request: &http::Request<B>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "grpc.request",
+        rpc.method = %request.uri().path(),
+        otel.kind = "server",
+    );
+    let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
+    let _ = span.set_parent(parent);
+    span
+}
+
+/// The W3C `traceparent` of the current span, when it is sampled into a trace.
+pub fn current_traceparent() -> Option<String> {
+    use opentelemetry::trace::TraceContextExt;
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let sc = span.span_context();
+    sc.is_valid().then(|| {
+        format!("00-{}-{}-{:02x}", sc.trace_id(), sc.span_id(), sc.trace_flags().to_u8())
+    })
+}
+
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
