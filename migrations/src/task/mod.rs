@@ -1,0 +1,27 @@
+//! Schema of the task service: tasks, tags, the per-user revision counter
+//! and the transactional outbox.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_tasks;
+mod m20261123_000002_create_tags;
+mod m20261123_000003_create_user_revisions;
+mod m20261123_000004_create_outbox;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_create_tasks::Migration),
+            Box::new(m20261123_000002_create_tags::Migration),
+            Box::new(m20261123_000003_create_user_revisions::Migration),
+            Box::new(m20261123_000004_create_outbox::Migration),
+        ]
+    }
+
+    fn migration_table_name() -> DynIden {
+        Alias::new("task_migrations").into_iden()
+    }
+}

@@ -1,0 +1,101 @@
+//! Builds the task service — database, use cases, gRPC server — and runs
+//! it until shutdown. `main` and the tests both go through here.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use migrations::MigratorTrait;
+use sea_orm::DatabaseConnection;
+use shared::{auth::Authenticator, grpc, proto::FILE_DESCRIPTOR_SET};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::service::RoutesBuilder;
+use tonic_health::server::HealthReporter;
+
+use crate::{
+    api::{TaskApi, TaskServiceServer},
+    config::Settings,
+    domain::page_token::PageTokens,
+    service::TaskService,
+    store,
+};
+
+pub struct Application {
+    addr: SocketAddr,
+    listener: TcpListener,
+    routes: RoutesBuilder,
+    health: HealthReporter,
+    service: TaskService,
+    settings: Settings,
+}
+
+impl Application {
+    /// Connects (and, if configured, migrates) the database and binds the
+    /// listener, so the address is known before anything is served.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        if let Some(path) = sqlite_file(&settings.database_url) {
+            if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+        }
+        let db = store::connect(&settings.database_url).await.context("cannot connect to the database")?;
+        if settings.auto_migrate {
+            migrations::task::Migrator::up(&db, None).await.context("cannot migrate the database")?;
+        }
+        let page_tokens = PageTokens::new(settings.page_token_secret.as_bytes()).context("bad PAGE_TOKEN_SECRET")?;
+        let service = TaskService::new(db, settings.topic.clone(), page_tokens);
+        let api = TaskApi::new(service.clone(), Authenticator::new(&settings.auth));
+
+        let grpc::StandardRoutes { mut routes, health } =
+            grpc::standard_routes(&[FILE_DESCRIPTOR_SET]).context("cannot build reflection")?;
+        routes.add_service(TaskServiceServer::new(api));
+        health.set_serving::<TaskServiceServer<TaskApi>>().await;
+
+        let listener = TcpListener::bind(settings.grpc_addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.grpc_addr))?;
+        let addr = listener.local_addr()?;
+        Ok(Self { addr, listener, routes, health, service, settings })
+    }
+
+    /// Where the gRPC server listens (the real port when 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        self.service.db()
+    }
+
+    /// Serves until `shutdown` is cancelled, then reports NOT_SERVING, stops
+    /// accepting, gives in-flight calls the grace period, and closes the pool.
+    pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Self { listener, routes, health, service, settings, addr } = self;
+        tracing::info!(%addr, "task service listening");
+        let stop_serving = CancellationToken::new();
+        let mut server = tokio::spawn(grpc::serve(routes, listener, stop_serving.clone()));
+        tokio::select! {
+            result = &mut server => {
+                result.context("server task failed")?.context("server failed")?;
+                return Ok(());
+            }
+            () = shutdown.cancelled() => {}
+        }
+        health.set_not_serving::<TaskServiceServer<TaskApi>>().await;
+        stop_serving.cancel();
+        match tokio::time::timeout(settings.shutdown_grace, server).await {
+            Ok(result) => result.context("server task failed")?.context("server failed")?,
+            Err(_) => tracing::warn!(grace = ?settings.shutdown_grace, "in-flight calls did not finish in time"),
+        }
+        service.db().clone().close().await.context("cannot close the database pool")?;
+        tracing::info!("task service stopped");
+        Ok(())
+    }
+}
+
+/// The file of a `sqlite://path?…` URL, if it names one.
+fn sqlite_file(url: &str) -> Option<&str> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next()?;
+    (!path.is_empty() && !path.contains(":memory:")).then_some(path)
+}

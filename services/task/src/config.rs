@@ -1,0 +1,75 @@
+//! Settings, from environment variables with documented defaults.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `TASK_GRPC_ADDR` | `127.0.0.1:50051` | where the gRPC API (and, later, the Dapr app callback) listens |
+//! | `DATABASE_URL` | `sqlite://data/tasks.db?mode=rwc` | `postgres://…` or `sqlite://…` |
+//! | `DATABASE_AUTO_MIGRATE` | `true` for SQLite, `false` otherwise | apply migrations at start-up (production runs the `migrate` job instead) |
+//! | `TASK_EVENTS_TOPIC` | `task-events` | topic of task events in the outbox |
+//! | `PAGE_TOKEN_SECRET` | a development value | HMAC key of page tokens; the same on every replica |
+//! | `SHUTDOWN_GRACE_SECONDS` | `20` | how long in-flight calls may take to finish after SIGTERM |
+//! | `AUTH_HS256_SECRET`, `AUTH_JWKS_URL`, `AUTH_ISSUER`, `AUTH_AUDIENCE` | see [`shared::auth`] | token verification |
+//! | `RUST_LOG`, `LOG_FORMAT`, `OTEL_EXPORTER_OTLP_ENDPOINT` | see [`shared::telemetry`] | logs and traces |
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context;
+use shared::auth::AuthConfig;
+
+pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/tasks.db?mode=rwc";
+const DEV_PAGE_TOKEN_SECRET: &str = "insecure-development-page-token-secret";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub grpc_addr: SocketAddr,
+    pub database_url: String,
+    pub auto_migrate: bool,
+    pub topic: String,
+    pub page_token_secret: String,
+    pub shutdown_grace: Duration,
+    pub auth: AuthConfig,
+}
+
+impl Settings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let database_url = var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let auto_migrate = match var("DATABASE_AUTO_MIGRATE") {
+            Some(v) => v.parse().context("DATABASE_AUTO_MIGRATE must be true or false")?,
+            None => database_url.starts_with("sqlite:"),
+        };
+        Ok(Self {
+            grpc_addr: var("TASK_GRPC_ADDR")
+                .as_deref()
+                .unwrap_or(DEFAULT_GRPC_ADDR)
+                .parse()
+                .context("TASK_GRPC_ADDR must be host:port")?,
+            database_url,
+            auto_migrate,
+            topic: var("TASK_EVENTS_TOPIC").unwrap_or_else(|| "task-events".to_owned()),
+            page_token_secret: var("PAGE_TOKEN_SECRET").unwrap_or_else(|| DEV_PAGE_TOKEN_SECRET.to_owned()),
+            shutdown_grace: Duration::from_secs(
+                var("SHUTDOWN_GRACE_SECONDS")
+                    .map(|v| v.parse())
+                    .transpose()
+                    .context("SHUTDOWN_GRACE_SECONDS must be a number")?
+                    .unwrap_or(20),
+            ),
+            auth: AuthConfig::from_env(),
+        })
+    }
+
+    /// Settings for tests: port 0 on loopback, the given database, HS256 with `secret`.
+    pub fn for_tests(database_url: &str, secret: &str) -> Self {
+        Self {
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.to_owned(),
+            auto_migrate: true,
+            topic: "task-events".to_owned(),
+            page_token_secret: "test-page-token-secret".to_owned(),
+            shutdown_grace: Duration::from_secs(5),
+            auth: AuthConfig::Hs256 { secret: secret.to_owned() },
+        }
+    }
+}

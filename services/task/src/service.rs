@@ -1,0 +1,413 @@
+//! The use cases of the task service. The gRPC layer translates requests
+//! into these calls; each mutation is one transaction: next revision,
+//! change, outbox event.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use shared::{auth::UserId, telemetry};
+
+use crate::{
+    domain::{
+        from_micros,
+        page_token::{PageTokens, TokenError},
+        query::{self, QueryError},
+        tag::{Color, Tag, TagId, TagName},
+        task::{Change, Task, TaskContent, TaskId, TaskPatch, TaskState},
+        to_micros,
+    },
+    error::{Error, Result},
+    store::{self, is_unique_violation, outbox, tags as tag_rows, tasks as task_rows},
+};
+
+/// ListTasks page size when none is asked for, and the most it returns.
+pub const DEFAULT_PAGE_SIZE: i32 = 50;
+pub const MAX_PAGE_SIZE: i32 = 1000;
+/// ListTags page sizes.
+pub const DEFAULT_TAG_PAGE_SIZE: i32 = 100;
+
+/// The list parameters as the client sent them.
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    pub page_size: i32,
+    pub page_token: String,
+    pub filter: String,
+    pub order_by: String,
+    pub show_deleted: bool,
+}
+
+#[derive(Clone)]
+pub struct TaskService {
+    db: DatabaseConnection,
+    topic: String,
+    page_tokens: PageTokens,
+}
+
+/// What a mutation did to the task it was given.
+enum Outcome {
+    /// Nothing changed: roll back, publish nothing.
+    Unchanged,
+    Changed { change: Change, tags_changed: bool },
+}
+
+impl TaskService {
+    pub fn new(db: DatabaseConnection, topic: String, page_tokens: PageTokens) -> Self {
+        Self { db, topic, page_tokens }
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Creates a task; with a `request_id`, a replay returns the first result.
+    #[tracing::instrument(skip_all, fields(user = %user), err(Debug))]
+    pub async fn create(&self, user: &UserId, content: TaskContent, request_id: Option<String>) -> Result<Task> {
+        content.check().map_err(|e| Error::from_invalid("INVALID_TASK", "task", e))?;
+        let tx = self.db.begin().await?;
+        // First, so concurrent creates of this user queue here and the
+        // request-id lookup below sees whatever the previous one committed.
+        let revision = store::next_revision(&tx, user).await?;
+        if let Some(request_id) = &request_id {
+            if let Some(existing) = task_rows::find_by_request_id(&tx, user, request_id).await? {
+                tx.rollback().await?;
+                return Ok(existing);
+            }
+        }
+        check_tags_exist(&tx, user, &content.tags).await?;
+        let now = now();
+        let task = Task {
+            id: TaskId::new(),
+            user: user.clone(),
+            content,
+            state: TaskState::Open,
+            create_time: now,
+            update_time: now,
+            complete_time: None,
+            delete_time: None,
+            revision,
+        };
+        if let Err(err) = task_rows::insert(&tx, &task, request_id.as_deref()).await {
+            tx.rollback().await?;
+            // Lost a race on the same request id: the winner's task is the answer.
+            if let (true, Some(request_id)) = (is_unique_violation(&err), &request_id) {
+                if let Some(existing) = task_rows::find_by_request_id(&self.db, user, request_id).await? {
+                    return Ok(existing);
+                }
+            }
+            return Err(err.into());
+        }
+        outbox::append(&tx, &self.topic, &task, &Change::Created { request_id }, now, telemetry::current_traceparent()).await?;
+        tx.commit().await?;
+        Ok(task)
+    }
+
+    pub async fn get(&self, user: &UserId, id: TaskId) -> Result<Task> {
+        task_rows::find(&self.db, user, id).await?.ok_or_else(|| Error::task_not_found(id.name()))
+    }
+
+    /// One page of tasks and the token of the next ("" on the last page).
+    pub async fn list(&self, user: &UserId, params: ListParams) -> Result<(Vec<Task>, String)> {
+        let filter = query::parse_filter(&params.filter).map_err(query_error)?;
+        let order = query::parse_order_by(&params.order_by).map_err(query_error)?;
+        let page_size = page_size_for(params.page_size, DEFAULT_PAGE_SIZE)?;
+        let fingerprint = PageTokens::fingerprint(&[
+            user.as_str(),
+            params.filter.trim(),
+            &order.canonical(),
+            if params.show_deleted { "deleted" } else { "live" },
+        ]);
+        let after = match params.page_token.as_str() {
+            "" => None,
+            token => {
+                let position = self.page_tokens.open(token, &fingerprint).map_err(token_error)?;
+                if !task_rows::position_fits(&order, &position) {
+                    return Err(token_error(TokenError::Malformed));
+                }
+                Some(position)
+            }
+        };
+        let query = task_rows::ListQuery { filter, order, show_deleted: params.show_deleted, page_size, after };
+        let (tasks, next) = task_rows::list(&self.db, user, &query).await?;
+        let token = next.map(|p| self.page_tokens.issue(&fingerprint, p)).unwrap_or_default();
+        Ok((tasks, token))
+    }
+
+    #[tracing::instrument(skip_all, fields(user = %user, task = %id.name()), err(Debug))]
+    pub async fn update(&self, user: &UserId, id: TaskId, patch: TaskPatch, etag: &str) -> Result<Task> {
+        let new_tags = patch.tags.clone().unwrap_or_default();
+        self.mutate(user, id, etag, &new_tags, move |task, _| {
+            if task.is_deleted() {
+                return Err(deleted(task));
+            }
+            let mut content = task.content.clone();
+            let changed = content.apply(patch);
+            if changed.is_empty() {
+                return Ok(Outcome::Unchanged);
+            }
+            content.check().map_err(|e| Error::from_invalid("INVALID_TASK", "task", e))?;
+            task.content = content;
+            Ok(Outcome::Changed {
+                tags_changed: changed.contains(&"tags"),
+                change: Change::Updated { paths: changed.into_iter().map(str::to_owned).collect() },
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(user = %user, task = %id.name()), err(Debug))]
+    pub async fn complete(&self, user: &UserId, id: TaskId, etag: &str) -> Result<Task> {
+        self.mutate(user, id, etag, &[], |task, now| {
+            if task.is_deleted() {
+                return Err(deleted(task));
+            }
+            if task.state == TaskState::Completed {
+                return Ok(Outcome::Unchanged);
+            }
+            task.state = TaskState::Completed;
+            task.complete_time = Some(now);
+            Ok(Outcome::Changed { change: Change::Completed, tags_changed: false })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(user = %user, task = %id.name()), err(Debug))]
+    pub async fn reopen(&self, user: &UserId, id: TaskId, etag: &str) -> Result<Task> {
+        self.mutate(user, id, etag, &[], |task, _| {
+            if task.is_deleted() {
+                return Err(deleted(task));
+            }
+            if task.state == TaskState::Open {
+                return Ok(Outcome::Unchanged);
+            }
+            task.state = TaskState::Open;
+            task.complete_time = None;
+            Ok(Outcome::Changed { change: Change::Reopened, tags_changed: false })
+        })
+        .await
+    }
+
+    /// Soft delete (AIP-164): deleting a deleted task is NOT_FOUND.
+    #[tracing::instrument(skip_all, fields(user = %user, task = %id.name()), err(Debug))]
+    pub async fn delete(&self, user: &UserId, id: TaskId, etag: &str) -> Result<Task> {
+        self.mutate(user, id, etag, &[], |task, now| {
+            if task.is_deleted() {
+                return Err(Error::task_not_found(task.id.name()));
+            }
+            task.delete_time = Some(now);
+            Ok(Outcome::Changed { change: Change::Deleted, tags_changed: false })
+        })
+        .await
+    }
+
+    /// Undelete (AIP-164): undeleting a live task is ALREADY_EXISTS.
+    #[tracing::instrument(skip_all, fields(user = %user, task = %id.name()), err(Debug))]
+    pub async fn undelete(&self, user: &UserId, id: TaskId, etag: &str) -> Result<Task> {
+        self.mutate(user, id, etag, &[], |task, _| {
+            if !task.is_deleted() {
+                return Err(Error::AlreadyExists {
+                    reason: "TASK_NOT_DELETED",
+                    message: format!("`{}` is not deleted", task.id.name()),
+                });
+            }
+            task.delete_time = None;
+            Ok(Outcome::Changed { change: Change::Restored, tags_changed: false })
+        })
+        .await
+    }
+
+    /// The shape of every task mutation: in one transaction, take the next
+    /// revision, load the task, check the etag, apply `change`, and write
+    /// the task and its event — or roll back when nothing changed.
+    async fn mutate(
+        &self,
+        user: &UserId,
+        id: TaskId,
+        etag: &str,
+        tags_to_check: &[TagId],
+        change: impl FnOnce(&mut Task, DateTime<Utc>) -> Result<Outcome>,
+    ) -> Result<Task> {
+        let tx = self.db.begin().await?;
+        let revision = store::next_revision(&tx, user).await?;
+        let Some(mut task) = task_rows::find(&tx, user, id).await? else {
+            return Err(Error::task_not_found(id.name()));
+        };
+        check_etag(&task, etag)?;
+        check_tags_exist(&tx, user, tags_to_check).await?;
+        let now = now();
+        match change(&mut task, now)? {
+            Outcome::Unchanged => {
+                tx.rollback().await?;
+                Ok(task)
+            }
+            Outcome::Changed { change, tags_changed } => {
+                self.write_change(&tx, &mut task, revision, now, &change, tags_changed).await?;
+                tx.commit().await?;
+                Ok(task)
+            }
+        }
+    }
+
+    async fn write_change(
+        &self,
+        tx: &DatabaseTransaction,
+        task: &mut Task,
+        revision: i64,
+        now: DateTime<Utc>,
+        change: &Change,
+        tags_changed: bool,
+    ) -> Result<()> {
+        task.revision = revision;
+        task.update_time = now;
+        task_rows::update(tx, task, tags_changed).await?;
+        outbox::append(tx, &self.topic, task, change, now, telemetry::current_traceparent()).await?;
+        Ok(())
+    }
+
+    // === tags ===
+
+    pub async fn create_tag(&self, user: &UserId, name: TagName, color: Color) -> Result<Tag> {
+        let now = now();
+        let tag = Tag { id: TagId::new(), name, color, create_time: now, update_time: now, version: 1 };
+        tag_rows::insert(&self.db, user, &tag).await.map_err(|e| tag_write_error(e, &tag))?;
+        Ok(tag)
+    }
+
+    pub async fn get_tag(&self, user: &UserId, id: TagId) -> Result<Tag> {
+        tag_rows::find(&self.db, user, id).await?.ok_or_else(|| Error::tag_not_found(id.name()))
+    }
+
+    pub async fn list_tags(&self, user: &UserId, page_size: i32, page_token: &str) -> Result<(Vec<Tag>, String)> {
+        let page_size = page_size_for(page_size, DEFAULT_TAG_PAGE_SIZE)?;
+        let fingerprint = PageTokens::fingerprint(&[user.as_str(), "tags"]);
+        let after = match page_token {
+            "" => None,
+            token => Some(self.page_tokens.open(token, &fingerprint).map_err(token_error)?.id),
+        };
+        let (tags, more) = tag_rows::list(&self.db, user, page_size, after.as_deref()).await?;
+        let token = match (more, tags.last()) {
+            (true, Some(last)) => self.page_tokens.issue(
+                &fingerprint,
+                crate::domain::page_token::Position { keys: vec![], id: last.id.as_stored() },
+            ),
+            _ => String::new(),
+        };
+        Ok((tags, token))
+    }
+
+    pub async fn update_tag(
+        &self,
+        user: &UserId,
+        id: TagId,
+        name: Option<TagName>,
+        color: Option<Color>,
+        etag: &str,
+    ) -> Result<Tag> {
+        let tx = self.db.begin().await?;
+        let mut tag = tag_rows::find(&tx, user, id).await?.ok_or_else(|| Error::tag_not_found(id.name()))?;
+        if !etag.is_empty() && etag != tag.etag() {
+            return Err(Error::EtagMismatch { name: id.name() });
+        }
+        let before = tag.clone();
+        if let Some(name) = name {
+            tag.name = name;
+        }
+        if let Some(color) = color {
+            tag.color = color;
+        }
+        if tag == before {
+            tx.rollback().await?;
+            return Ok(tag);
+        }
+        tag.version += 1;
+        tag.update_time = now();
+        tag_rows::update(&tx, user, &tag).await.map_err(|e| tag_write_error(e, &tag))?;
+        tx.commit().await?;
+        Ok(tag)
+    }
+
+    /// Deletes a tag; with `force`, first removes it from the tasks carrying
+    /// it (each such task gets an `updated` event for `tags`).
+    pub async fn delete_tag(&self, user: &UserId, id: TagId, force: bool, etag: &str) -> Result<()> {
+        let tx = self.db.begin().await?;
+        let tag = tag_rows::find(&tx, user, id).await?.ok_or_else(|| Error::tag_not_found(id.name()))?;
+        if !etag.is_empty() && etag != tag.etag() {
+            return Err(Error::EtagMismatch { name: id.name() });
+        }
+        let carriers = task_rows::tasks_with_tag(&tx, user, id).await?;
+        if !carriers.is_empty() && !force {
+            return Err(Error::FailedPrecondition {
+                reason: "TAG_IN_USE",
+                message: format!("{} task(s) carry `{}`; remove it from them or delete with force", carriers.len(), id.name()),
+            });
+        }
+        for task_id in carriers {
+            let revision = store::next_revision(&tx, user).await?;
+            let Some(mut task) = task_rows::find(&tx, user, task_id).await? else { continue };
+            task.content.tags.retain(|t| *t != id);
+            let change = Change::Updated { paths: vec!["tags".to_owned()] };
+            self.write_change(&tx, &mut task, revision, now(), &change, true).await?;
+        }
+        tag_rows::delete(&tx, user, id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Now, at the microsecond precision the store keeps.
+fn now() -> DateTime<Utc> {
+    from_micros(to_micros(Utc::now()))
+}
+
+fn check_etag(task: &Task, etag: &str) -> Result<()> {
+    if !etag.is_empty() && etag != task.etag() {
+        return Err(Error::EtagMismatch { name: task.id.name() });
+    }
+    Ok(())
+}
+
+/// Unknown tags and other users' tags get the same answer.
+async fn check_tags_exist(tx: &DatabaseTransaction, user: &UserId, tags: &[TagId]) -> Result<()> {
+    let existing = tag_rows::existing(tx, user, tags).await?;
+    match tags.iter().position(|t| !existing.contains(t)) {
+        Some(i) => Err(Error::invalid(
+            "UNKNOWN_TAG",
+            format!("task.tags[{i}]"),
+            format!("`{}` is not one of your tags; create it with CreateTag first", tags[i].name()),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn deleted(task: &Task) -> Error {
+    Error::FailedPrecondition {
+        reason: "TASK_DELETED",
+        message: format!("`{}` is deleted; undelete it first", task.id.name()),
+    }
+}
+
+fn tag_write_error(err: sea_orm::DbErr, tag: &Tag) -> Error {
+    if is_unique_violation(&err) {
+        Error::AlreadyExists {
+            reason: "TAG_NAME_TAKEN",
+            message: format!("you already have a tag named `{}`", tag.name.as_str()),
+        }
+    } else {
+        err.into()
+    }
+}
+
+fn query_error(err: QueryError) -> Error {
+    Error::invalid(err.reason(), err.field(), err.to_string())
+}
+
+fn token_error(err: TokenError) -> Error {
+    Error::invalid("INVALID_PAGE_TOKEN", "page_token", err.to_string())
+}
+
+/// AIP-158: negative is an error, 0 the default, above the maximum lowered to it.
+fn page_size_for(requested: i32, default: i32) -> Result<u64> {
+    match requested {
+        n if n < 0 => Err(Error::invalid("INVALID_PAGE_SIZE", "page_size", "must not be negative")),
+        0 => Ok(default as u64),
+        n => Ok(n.min(MAX_PAGE_SIZE) as u64),
+    }
+}

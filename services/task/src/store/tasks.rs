@@ -1,0 +1,398 @@
+//! Task rows: mapping to and from the domain, writes, and the list query
+//! (AIP-160 filter → SQL, keyset pagination).
+
+use std::collections::HashMap;
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, Order,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+    sea_query::{Expr, Func, LikeExpr, Query, SimpleExpr},
+};
+use shared::auth::UserId;
+
+use super::entities::{tags, task_tags, tasks};
+use crate::domain::{
+    due::Due,
+    from_micros,
+    page_token::{KeyValue, Position},
+    query::{Cmp, Direction, Filter, OrderBy, OrderField, Predicate, TextField, TimeField},
+    recurrence::RecurrenceSpec,
+    reminder::Reminder,
+    tag::TagId,
+    task::{Description, Priority, Task, TaskContent, TaskId, TaskState, Title},
+    to_micros,
+};
+
+/// Stored in the sort columns when there is no due / completion time.
+const NONE_SORT: i64 = i64::MAX;
+
+/// A list request, validated.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub filter: Filter,
+    pub order: OrderBy,
+    pub show_deleted: bool,
+    pub page_size: u64,
+    pub after: Option<Position>,
+}
+
+pub async fn find(conn: &impl ConnectionTrait, user: &UserId, id: TaskId) -> Result<Option<Task>, DbErr> {
+    let Some(row) = tasks::Entity::find_by_id(id.as_stored())
+        .filter(tasks::Column::UserId.eq(user.as_str()))
+        .one(conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut tags = load_tags(conn, &[row.id.clone()]).await?;
+    from_row(row, &mut tags).map(Some)
+}
+
+pub async fn find_by_request_id(conn: &impl ConnectionTrait, user: &UserId, request_id: &str) -> Result<Option<Task>, DbErr> {
+    let Some(row) = tasks::Entity::find()
+        .filter(tasks::Column::UserId.eq(user.as_str()))
+        .filter(tasks::Column::CreateRequestId.eq(request_id))
+        .one(conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut tags = load_tags(conn, &[row.id.clone()]).await?;
+    from_row(row, &mut tags).map(Some)
+}
+
+pub async fn insert(conn: &impl ConnectionTrait, task: &Task, request_id: Option<&str>) -> Result<(), DbErr> {
+    let mut model = to_row(task)?.into_active_model();
+    model.create_request_id = Set(request_id.map(str::to_owned));
+    tasks::Entity::insert(model).exec_without_returning(conn).await?;
+    write_tags(conn, task, false).await
+}
+
+/// Writes every column of `task` (but its request id) and, when
+/// `tags_changed`, its tag set.
+pub async fn update(conn: &impl ConnectionTrait, task: &Task, tags_changed: bool) -> Result<(), DbErr> {
+    let row = to_row(task)?;
+    let mut model = row.into_active_model().reset_all();
+    model.create_request_id = sea_orm::ActiveValue::NotSet;
+    model.update(conn).await?;
+    if tags_changed {
+        write_tags(conn, task, true).await?;
+    }
+    Ok(())
+}
+
+async fn write_tags(conn: &impl ConnectionTrait, task: &Task, replace: bool) -> Result<(), DbErr> {
+    if replace {
+        task_tags::Entity::delete_many()
+            .filter(task_tags::Column::TaskId.eq(task.id.as_stored()))
+            .exec(conn)
+            .await?;
+    }
+    if task.content.tags.is_empty() {
+        return Ok(());
+    }
+    let rows = task.content.tags.iter().map(|tag| task_tags::ActiveModel {
+        task_id: Set(task.id.as_stored()),
+        tag_id: Set(tag.as_stored()),
+        user_id: Set(task.user.as_str().to_owned()),
+    });
+    task_tags::Entity::insert_many(rows).exec_without_returning(conn).await?;
+    Ok(())
+}
+
+/// Tag ids per task id.
+async fn load_tags(conn: &impl ConnectionTrait, task_ids: &[String]) -> Result<HashMap<String, Vec<TagId>>, DbErr> {
+    let mut by_task: HashMap<String, Vec<TagId>> = HashMap::new();
+    if task_ids.is_empty() {
+        return Ok(by_task);
+    }
+    let rows = task_tags::Entity::find()
+        .filter(task_tags::Column::TaskId.is_in(task_ids.iter().cloned()))
+        .all(conn)
+        .await?;
+    for row in rows {
+        if let Some(tag) = TagId::from_stored(&row.tag_id) {
+            by_task.entry(row.task_id).or_default().push(tag);
+        }
+    }
+    for tags in by_task.values_mut() {
+        tags.sort();
+    }
+    Ok(by_task)
+}
+
+/// Ids of `user`'s tasks carrying `tag`.
+pub async fn tasks_with_tag(conn: &impl ConnectionTrait, user: &UserId, tag: TagId) -> Result<Vec<TaskId>, DbErr> {
+    Ok(task_tags::Entity::find()
+        .filter(task_tags::Column::UserId.eq(user.as_str()))
+        .filter(task_tags::Column::TagId.eq(tag.as_stored()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter_map(|row| TaskId::from_stored(&row.task_id))
+        .collect())
+}
+
+/// One page of `user`'s tasks and, when more follow, the position after it.
+pub async fn list(conn: &impl ConnectionTrait, user: &UserId, query: &ListQuery) -> Result<(Vec<Task>, Option<Position>), DbErr> {
+    let mut select = tasks::Entity::find()
+        .filter(tasks::Column::UserId.eq(user.as_str()))
+        .filter(filter_condition(&query.filter));
+    if !query.show_deleted {
+        select = select.filter(tasks::Column::DeleteTime.is_null());
+    }
+    if let Some(after) = &query.after {
+        select = select.filter(keyset_condition(&query.order, after));
+    }
+    for (field, direction) in &query.order.0 {
+        select = select.order_by(order_column(*field), order(*direction));
+    }
+    let mut rows = select
+        .order_by(tasks::Column::Id, Order::Asc)
+        .limit(query.page_size + 1)
+        .all(conn)
+        .await?;
+
+    let more = rows.len() as u64 > query.page_size;
+    rows.truncate(query.page_size as usize);
+    let next = match (more, rows.last()) {
+        (true, Some(last)) => Some(position_of(&query.order, last)),
+        _ => None,
+    };
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut tags = load_tags(conn, &ids).await?;
+    let tasks = rows.into_iter().map(|row| from_row(row, &mut tags)).collect::<Result<Vec<_>, _>>()?;
+    Ok((tasks, next))
+}
+
+/// Checks that a decoded position fits `order` (a signed token from another
+/// order is already rejected by its fingerprint; this guards the shape).
+pub fn position_fits(order: &OrderBy, position: &Position) -> bool {
+    position.keys.len() == order.0.len()
+        && order.0.iter().zip(&position.keys).all(|((field, _), key)| {
+            (*field == OrderField::Title) == matches!(key, KeyValue::Text(_))
+        })
+}
+
+fn order(direction: Direction) -> Order {
+    match direction {
+        Direction::Asc => Order::Asc,
+        Direction::Desc => Order::Desc,
+    }
+}
+
+fn order_column(field: OrderField) -> tasks::Column {
+    match field {
+        OrderField::DueTime => tasks::Column::DueSort,
+        OrderField::Priority => tasks::Column::Priority,
+        OrderField::CreateTime => tasks::Column::CreateTime,
+        OrderField::UpdateTime => tasks::Column::UpdateTime,
+        OrderField::CompleteTime => tasks::Column::CompleteSort,
+        OrderField::Title => tasks::Column::Title,
+    }
+}
+
+fn position_of(order: &OrderBy, row: &tasks::Model) -> Position {
+    let keys = order
+        .0
+        .iter()
+        .map(|(field, _)| match field {
+            OrderField::DueTime => KeyValue::Int(row.due_sort),
+            OrderField::Priority => KeyValue::Int(i64::from(row.priority)),
+            OrderField::CreateTime => KeyValue::Int(row.create_time),
+            OrderField::UpdateTime => KeyValue::Int(row.update_time),
+            OrderField::CompleteTime => KeyValue::Int(row.complete_sort),
+            OrderField::Title => KeyValue::Text(row.title.clone()),
+        })
+        .collect();
+    Position { keys, id: row.id.clone() }
+}
+
+/// Rows strictly after `after` in the order `(keys…, id asc)`:
+/// `k0 ≷ v0 OR (k0 = v0 AND k1 ≷ v1) OR … OR (all equal AND id > last)`.
+fn keyset_condition(order: &OrderBy, after: &Position) -> Condition {
+    let value = |key: &KeyValue| -> sea_orm::Value {
+        match key {
+            KeyValue::Int(n) => (*n).into(),
+            KeyValue::Text(s) => s.clone().into(),
+        }
+    };
+    let mut any = Condition::any();
+    let mut equal_so_far = Condition::all();
+    for ((field, direction), key) in order.0.iter().zip(&after.keys) {
+        let column = order_column(*field);
+        let beyond = match direction {
+            Direction::Asc => column.gt(value(key)),
+            Direction::Desc => column.lt(value(key)),
+        };
+        any = any.add(equal_so_far.clone().add(beyond));
+        equal_so_far = equal_so_far.add(column.eq(value(key)));
+    }
+    any.add(equal_so_far.add(tasks::Column::Id.gt(after.id.clone())))
+}
+
+/// The SQL condition of an AIP-160 filter.
+fn filter_condition(filter: &Filter) -> Condition {
+    match filter {
+        Filter::All => Condition::all(),
+        Filter::Predicate(p) => Condition::all().add(predicate(p)),
+        Filter::And(parts) => parts.iter().fold(Condition::all(), |c, f| c.add(filter_condition(f))),
+        Filter::Or(parts) => parts.iter().fold(Condition::any(), |c, f| c.add(filter_condition(f))),
+        Filter::Not(inner) => filter_condition(inner).not(),
+    }
+}
+
+fn compare(column: tasks::Column, cmp: Cmp, value: i64) -> SimpleExpr {
+    match cmp {
+        Cmp::Eq => column.eq(value),
+        Cmp::Ne => column.ne(value),
+        Cmp::Lt => column.lt(value),
+        Cmp::Le => column.lte(value),
+        Cmp::Gt => column.gt(value),
+        Cmp::Ge => column.gte(value),
+    }
+}
+
+fn predicate(p: &Predicate) -> SimpleExpr {
+    match p {
+        Predicate::State { negated, value } => {
+            let state = match value {
+                crate::domain::query::TaskStateValue::Open => TaskState::Open,
+                crate::domain::query::TaskStateValue::Completed => TaskState::Completed,
+            } as i16;
+            if *negated { tasks::Column::State.ne(state) } else { tasks::Column::State.eq(state) }
+        }
+        Predicate::Priority { cmp, value } => compare(tasks::Column::Priority, *cmp, i64::from(value.rank() + 1)),
+        Predicate::HasTag(name) => {
+            let mut sub = Query::select();
+            sub.expr(Expr::val(1))
+                .from(task_tags::Entity)
+                .inner_join(tags::Entity, Expr::col((tags::Entity, tags::Column::Id)).equals((task_tags::Entity, task_tags::Column::TagId)))
+                .and_where(Expr::col((task_tags::Entity, task_tags::Column::TaskId)).equals((tasks::Entity, tasks::Column::Id)));
+            match TagId::from_name(name) {
+                Ok(id) => sub.and_where(Expr::col((tags::Entity, tags::Column::Id)).eq(id.as_stored())),
+                Err(_) => sub.and_where(Expr::col((tags::Entity, tags::Column::NameKey)).eq(name.trim().to_lowercase())),
+            };
+            Expr::exists(sub.to_owned())
+        }
+        Predicate::HasAnyTag => {
+            let mut sub = Query::select();
+            sub.expr(Expr::val(1))
+                .from(task_tags::Entity)
+                .and_where(Expr::col((task_tags::Entity, task_tags::Column::TaskId)).equals((tasks::Entity, tasks::Column::Id)));
+            Expr::exists(sub.to_owned())
+        }
+        Predicate::TextContains { field, needle } => contains(text_column(*field), needle),
+        Predicate::TextEquals { field, negated, value } => {
+            let column = text_column(*field);
+            if *negated { column.ne(value.clone()) } else { column.eq(value.clone()) }
+        }
+        Predicate::Search(text) => Condition::any()
+            .add(contains(tasks::Column::Title, text))
+            .add(contains(tasks::Column::Description, text))
+            .into(),
+        Predicate::Time { field, cmp, value } => {
+            let micros = to_micros(*value);
+            match field {
+                // "No due/completion" is stored as NONE_SORT: exclude it explicitly.
+                TimeField::Due => tasks::Column::DueSort.ne(NONE_SORT).and(compare(tasks::Column::DueSort, *cmp, micros)),
+                TimeField::Complete => {
+                    tasks::Column::CompleteSort.ne(NONE_SORT).and(compare(tasks::Column::CompleteSort, *cmp, micros))
+                }
+                TimeField::Create => compare(tasks::Column::CreateTime, *cmp, micros),
+                TimeField::Update => compare(tasks::Column::UpdateTime, *cmp, micros),
+                TimeField::Delete => tasks::Column::DeleteTime.is_not_null().and(compare(tasks::Column::DeleteTime, *cmp, micros)),
+            }
+        }
+        Predicate::TimeIsSet(field) => match field {
+            TimeField::Due => tasks::Column::DueSort.ne(NONE_SORT),
+            TimeField::Complete => tasks::Column::CompleteSort.ne(NONE_SORT),
+            TimeField::Delete => tasks::Column::DeleteTime.is_not_null(),
+            TimeField::Create | TimeField::Update => Expr::val(1).eq(1),
+        },
+    }
+}
+
+fn text_column(field: TextField) -> tasks::Column {
+    match field {
+        TextField::Title => tasks::Column::Title,
+        TextField::Description => tasks::Column::Description,
+    }
+}
+
+/// Case-insensitive substring match, with LIKE's wildcards escaped.
+fn contains(column: tasks::Column, needle: &str) -> SimpleExpr {
+    let escaped = needle.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    Expr::expr(Func::lower(Expr::col((tasks::Entity, column))))
+        .like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
+}
+
+fn to_row(task: &Task) -> Result<tasks::Model, DbErr> {
+    let content = &task.content;
+    let (due_local, due_time_zone) = match &content.due {
+        None => (None, None),
+        Some(Due::Date(date)) => (Some(date.format("%Y-%m-%d").to_string()), None),
+        Some(Due::DateTime { local, zone }) => {
+            (Some(local.format("%Y-%m-%dT%H:%M:%S").to_string()), Some(zone.name().to_owned()))
+        }
+    };
+    let json = |e: serde_json::Error| DbErr::Custom(format!("cannot encode task column: {e}"));
+    Ok(tasks::Model {
+        id: task.id.as_stored(),
+        user_id: task.user.as_str().to_owned(),
+        title: content.title.as_str().to_owned(),
+        description: content.description.as_str().to_owned(),
+        state: task.state as i16,
+        priority: content.priority as i16,
+        due_local,
+        due_time_zone,
+        due_sort: content.due.map_or(NONE_SORT, |d| to_micros(d.instant())),
+        reminders: serde_json::to_string(&content.reminders).map_err(json)?,
+        recurrence: content.recurrence.as_ref().map(serde_json::to_string).transpose().map_err(json)?,
+        create_time: to_micros(task.create_time),
+        update_time: to_micros(task.update_time),
+        complete_sort: task.complete_time.map_or(NONE_SORT, to_micros),
+        delete_time: task.delete_time.map(to_micros),
+        revision: task.revision,
+        create_request_id: None,
+    })
+}
+
+fn from_row(row: tasks::Model, tags: &mut HashMap<String, Vec<TagId>>) -> Result<Task, DbErr> {
+    let corrupt = |what: &str| DbErr::Custom(format!("task {}: stored {what} is not valid", row.id));
+    let due = match (&row.due_local, &row.due_time_zone) {
+        (None, _) => None,
+        (Some(date), None) => Some(Due::Date(Due::parse_date(date).map_err(|_| corrupt("due"))?)),
+        (Some(local), Some(zone)) => Some(Due::DateTime {
+            local: Due::parse_local(local).map_err(|_| corrupt("due"))?,
+            zone: Due::parse_zone(zone).map_err(|_| corrupt("due zone"))?,
+        }),
+    };
+    let reminders: Vec<Reminder> = serde_json::from_str(&row.reminders).map_err(|_| corrupt("reminders"))?;
+    let recurrence: Option<RecurrenceSpec> = row
+        .recurrence
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|_| corrupt("recurrence"))?;
+    Ok(Task {
+        id: TaskId::from_stored(&row.id).ok_or_else(|| corrupt("id"))?,
+        user: UserId::parse(&row.user_id).map_err(|_| corrupt("user"))?,
+        content: TaskContent {
+            title: Title::parse(&row.title).map_err(|_| corrupt("title"))?,
+            description: Description::parse(&row.description).map_err(|_| corrupt("description"))?,
+            priority: Priority::from_number(i32::from(row.priority)).ok_or_else(|| corrupt("priority"))?,
+            tags: tags.remove(&row.id).unwrap_or_default(),
+            due,
+            reminders,
+            recurrence,
+        },
+        state: TaskState::from_number(i32::from(row.state)).ok_or_else(|| corrupt("state"))?,
+        create_time: from_micros(row.create_time),
+        update_time: from_micros(row.update_time),
+        complete_time: (row.complete_sort != NONE_SORT).then(|| from_micros(row.complete_sort)),
+        delete_time: row.delete_time.map(from_micros),
+        revision: row.revision,
+    })
+}
+
