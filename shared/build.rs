@@ -5,7 +5,12 @@ use std::{env, fs, path::PathBuf};
 
 use prost::Message;
 
-const PROTOS: &[&str] = &["todo/task/v1/task.proto", "todo/task/v1/events.proto"];
+const PROTOS: &[&str] = &[
+    "todo/task/v1/task.proto",
+    "todo/task/v1/events.proto",
+    // Only so reflection clients can decode error details; code uses tonic-types.
+    "google/rpc/error_details.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = PathBuf::from("../proto");

@@ -9,10 +9,15 @@ pub mod todo {
     }
 }
 
-/// `google.api`: the AIP-203 field behaviour annotation.
+/// `google.api` (the AIP-203 field behaviour annotation) and `google.rpc`
+/// (error details, generated only to be in the descriptor set; code uses
+/// `tonic_types`).
 pub mod google {
     pub mod api {
         tonic::include_proto!("google.api");
+    }
+    pub mod rpc {
+        tonic::include_proto!("google.rpc");
     }
 }
 

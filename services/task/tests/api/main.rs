@@ -1,0 +1,13 @@
+//! The task service's API, over real gRPC on 127.0.0.1:0, against real
+//! PostgreSQL and against SQLite (every test runs on both backends).
+
+#[macro_use]
+mod helpers;
+
+mod auth;
+mod isolation;
+mod outbox;
+mod pagination;
+mod priorities_and_preview;
+mod tags;
+mod tasks;

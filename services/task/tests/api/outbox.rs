@@ -1,0 +1,109 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The transactional outbox: one event row per change, in revision order,
+//! written atomically with the change.
+
+use prost::Message;
+use sea_orm::ConnectionTrait;
+use shared::proto::todo::task::v1 as pb;
+use tonic::Code;
+
+use crate::helpers::*;
+
+async fn each_mutation_writes_exactly_one_event_in_revision_order(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut c = app.client();
+    let task = app.create_titled(ALICE, "life cycle").await;
+    let name = task.name.clone();
+    c.update_task(as_user(ALICE, pb::UpdateTaskRequest {
+        task: Some(pb::Task { name: name.clone(), title: "renamed".into(), priority: pb::Priority::Low as i32, ..Default::default() }),
+        update_mask: mask(&["title", "priority"]),
+        etag: String::new(),
+    }))
+    .await
+    .unwrap();
+    c.complete_task(as_user(ALICE, pb::CompleteTaskRequest { name: name.clone(), etag: String::new() })).await.unwrap();
+    c.reopen_task(as_user(ALICE, pb::ReopenTaskRequest { name: name.clone(), etag: String::new() })).await.unwrap();
+    c.delete_task(as_user(ALICE, pb::DeleteTaskRequest { name: name.clone(), etag: String::new() })).await.unwrap();
+    c.undelete_task(as_user(ALICE, pb::UndeleteTaskRequest { name: name.clone(), etag: String::new() })).await.unwrap();
+
+    let rows = app.outbox_rows().await;
+    let types: Vec<&str> = rows.iter().map(|r| r.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "todo.task.created.v1",
+            "todo.task.updated.v1",
+            "todo.task.completed.v1",
+            "todo.task.reopened.v1",
+            "todo.task.deleted.v1",
+            "todo.task.restored.v1"
+        ]
+    );
+    let revisions: Vec<i64> = rows.iter().map(|r| r.revision).collect();
+    assert_eq!(revisions, [1, 2, 3, 4, 5, 6]);
+
+    for row in &rows {
+        let event = pb::TaskEvent::decode(row.payload.as_slice()).unwrap();
+        assert_eq!(event.event_id, row.event_id);
+        assert_eq!(event.user_id, ALICE);
+        assert_eq!(format!("tasks/{}", event.task_id), name);
+        assert_eq!(event.revision, row.revision);
+        assert_eq!(event.task.as_ref().unwrap().revision, row.revision, "snapshot is the task after the change");
+        assert!(event.occur_time.is_some());
+        assert!(row.publish_time.is_none());
+    }
+    let updated = pb::TaskEvent::decode(rows[1].payload.as_slice()).unwrap();
+    match updated.change {
+        Some(pb::task_event::Change::Updated(u)) => assert_eq!(u.changed_paths, ["title", "priority"]),
+        other => panic!("expected an update, got {other:?}"),
+    }
+    app.stop().await;
+}
+
+async fn a_failed_transaction_leaves_neither_the_change_nor_the_event(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let task = app.create_titled(ALICE, "before").await;
+    // Break the outbox so the event write, the last step, fails.
+    app.db.execute_unprepared("ALTER TABLE outbox RENAME TO outbox_broken").await.unwrap();
+
+    let err = app.client().create_task(as_user(ALICE, create_request(new_task("lost")))).await.unwrap_err();
+    assert_eq!(err.code(), Code::Internal);
+    let err = app
+        .client()
+        .complete_task(as_user(ALICE, pb::CompleteTaskRequest { name: task.name.clone(), etag: String::new() }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Internal);
+
+    app.db.execute_unprepared("ALTER TABLE outbox_broken RENAME TO outbox").await.unwrap();
+    assert_eq!(app.task_rows().await, 1, "the failed create left no task");
+    let current = app.get(ALICE, &task.name).await.unwrap();
+    assert_eq!(current, task, "the failed complete left the task as it was");
+    assert_eq!(app.outbox_rows().await.len(), 1);
+
+    // The revision counter rolled back too: the next change is revision 2.
+    let next = app.create_titled(ALICE, "after").await;
+    assert_eq!(next.revision, 2);
+    app.stop().await;
+}
+
+async fn concurrent_writes_of_one_user_get_distinct_ordered_revisions(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let writers = (0..20).map(|i| {
+        let mut client = app.client();
+        async move { client.create_task(as_user(ALICE, create_request(new_task(&format!("t{i}"))))).await.unwrap().into_inner() }
+    });
+    let mut revisions: Vec<i64> = futures::future::join_all(writers).await.iter().map(|t| t.revision).collect();
+    revisions.sort_unstable();
+    assert_eq!(revisions, (1..=20).collect::<Vec<_>>());
+    let rows = app.outbox_rows().await;
+    let in_commit_order: Vec<i64> = rows.iter().map(|r| r.revision).collect();
+    assert_eq!(in_commit_order, (1..=20).collect::<Vec<_>>(), "outbox order = revision order");
+    app.stop().await;
+}
+
+on_both_backends!(
+    each_mutation_writes_exactly_one_event_in_revision_order,
+    a_failed_transaction_leaves_neither_the_change_nor_the_event,
+    concurrent_writes_of_one_user_get_distinct_ordered_revisions,
+);
