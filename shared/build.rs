@@ -25,9 +25,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `compile_fds` does not write the set, and reflection needs it encoded.
     fs::write(out_dir.join("descriptor.bin"), descriptors.encode_to_vec())?;
 
-    tonic_prost_build::configure()
-        .build_client(true)
-        .build_server(true)
-        .compile_fds(descriptors)?;
+    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(descriptors)?;
     Ok(())
 }

@@ -16,8 +16,7 @@ use std::{
 };
 
 use jsonwebtoken::{
-    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
-    jwk::JwkSet,
+    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode, jwk::JwkSet,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
@@ -166,10 +165,7 @@ impl Authenticator {
             AuthConfig::Hs256 { secret } => KeySource::Secret(DecodingKey::from_secret(secret.as_bytes())),
             AuthConfig::Jwks { url } => KeySource::Jwks {
                 url: url.clone(),
-                http: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(5))
-                    .build()
-                    .unwrap_or_default(),
+                http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default(),
                 cache: RwLock::new(JwksCache::default()),
             },
         };
@@ -186,11 +182,8 @@ impl Authenticator {
     pub async fn authenticate(&self, metadata: &MetadataMap) -> Result<UserId, AuthError> {
         let value = metadata.get("authorization").ok_or(AuthError::MissingToken)?;
         let value = value.to_str().map_err(|_| AuthError::NotBearer)?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or(AuthError::NotBearer)?
-            .trim();
+        let token =
+            value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).ok_or(AuthError::NotBearer)?.trim();
         self.verify(token).await
     }
 

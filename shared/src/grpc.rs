@@ -36,10 +36,7 @@ pub fn standard_routes(descriptor_sets: &[&'static [u8]]) -> Result<StandardRout
     }
 
     let mut routes = RoutesBuilder::default();
-    routes
-        .add_service(health_service)
-        .add_service(v1.build_v1()?)
-        .add_service(v1alpha.build_v1alpha()?);
+    routes.add_service(health_service).add_service(v1.build_v1()?).add_service(v1alpha.build_v1alpha()?);
     Ok(StandardRoutes { routes, health })
 }
 

@@ -82,8 +82,8 @@
 use std::collections::VecDeque;
 
 use chrono::{
-    DateTime, Datelike, Days, LocalResult, Months, NaiveDate, NaiveDateTime, Offset, TimeDelta,
-    TimeZone, Timelike, Utc, Weekday,
+    DateTime, Datelike, Days, LocalResult, Months, NaiveDate, NaiveDateTime, Offset, TimeDelta, TimeZone, Timelike,
+    Utc, Weekday,
 };
 use chrono_tz::Tz;
 use croner::Cron;
@@ -243,9 +243,9 @@ impl RuleError {
         match self {
             Self::ZeroInterval => "interval",
             Self::WeekdaysRequireWeekly { .. } => "weekdays",
-            Self::MonthlyByRequiresMonthly { .. }
-            | Self::InvalidDayOfMonth { .. }
-            | Self::InvalidNthWeekday { .. } => "monthly_by",
+            Self::MonthlyByRequiresMonthly { .. } | Self::InvalidDayOfMonth { .. } | Self::InvalidNthWeekday { .. } => {
+                "monthly_by"
+            }
             Self::InvalidCron { .. } => "cron",
             Self::ZeroCount => "end",
             Self::UnknownTimeZone { .. } => "time_zone",
@@ -262,30 +262,17 @@ impl Rule {
     ///
     /// Only structural problems are errors (see [`RuleError`]); a rule that happens to
     /// produce no occurrence for some anchor (e.g. `Until` before the anchor) is valid.
-    pub fn new(
-        pattern: Pattern,
-        end: End,
-        time_zone: Tz,
-        missing: MissingDatePolicy,
-    ) -> Result<Rule, RuleError> {
+    pub fn new(pattern: Pattern, end: End, time_zone: Tz, missing: MissingDatePolicy) -> Result<Rule, RuleError> {
         if end == End::Count(0) {
             return Err(RuleError::ZeroCount);
         }
         let compiled = Compiled::from_pattern(&pattern)?;
-        Ok(Rule {
-            pattern,
-            end,
-            time_zone,
-            missing,
-            compiled,
-        })
+        Ok(Rule { pattern, end, time_zone, missing, compiled })
     }
 
     /// Looks up an IANA time zone name such as `"Europe/Berlin"` (case-sensitive).
     pub fn parse_time_zone(name: &str) -> Result<Tz, RuleError> {
-        name.parse::<Tz>().map_err(|_| RuleError::UnknownTimeZone {
-            name: name.to_owned(),
-        })
+        name.parse::<Tz>().map_err(|_| RuleError::UnknownTimeZone { name: name.to_owned() })
     }
 
     /// The zone all wall-clock times of this rule are in.
@@ -328,13 +315,8 @@ impl Rule {
     /// Used for "repeat from the due date": the anchor stays `start`, so month-end clamping
     /// never drifts and `Count` counts from the anchor. The cost grows with the number of
     /// occurrences between `start` and `after_local`, since indices must be counted.
-    pub fn next_after(
-        &self,
-        start: NaiveDateTime,
-        after_local: NaiveDateTime,
-    ) -> Option<Occurrence> {
-        self.occurrences(start)
-            .find(|occurrence| occurrence.local > after_local)
+    pub fn next_after(&self, start: NaiveDateTime, after_local: NaiveDateTime) -> Option<Occurrence> {
+        self.occurrences(start).find(|occurrence| occurrence.local > after_local)
     }
 
     /// "Repeat from completion": when the task is due next after it was completed at
@@ -368,25 +350,18 @@ impl Rule {
                 // Whole seconds: croner works on seconds, and a match in the same second
                 // but before the completion must not be returned.
                 let completed_at = completed_at.with_nanosecond(0)?;
-                let found = cron
-                    .find_next_occurrence(&completed_at.with_timezone(&self.time_zone), false)
-                    .ok()?;
+                let found = cron.find_next_occurrence(&completed_at.with_timezone(&self.time_zone), false).ok()?;
                 occurrence_from_zoned(0, &found)
             }
         };
-        let next = Occurrence {
-            index: occurrences_so_far,
-            ..next
-        };
+        let next = Occurrence { index: occurrences_so_far, ..next };
         end_allows(self.end, next.index, next.local.date()).then_some(next)
     }
 
     /// Like [`Rule::occurrences`] with an explicit end.
     fn occurrences_until(&self, start: NaiveDateTime, end: End) -> Occurrences<'_> {
         match &self.compiled {
-            Compiled::Calendar(spec) => {
-                Occurrences::Calendar(CalendarOccurrences::new(self, spec, start, end))
-            }
+            Compiled::Calendar(spec) => Occurrences::Calendar(CalendarOccurrences::new(self, spec, start, end)),
             Compiled::Cron(cron) => Occurrences::Cron(CronOccurrences::new(self, cron, start, end)),
         }
     }
@@ -408,11 +383,7 @@ fn end_allows(end: End, index: u32, local_date: NaiveDate) -> bool {
 }
 
 fn occurrence_from_zoned(index: u32, zoned: &DateTime<Tz>) -> Occurrence {
-    Occurrence {
-        index,
-        local: zoned.naive_local(),
-        instant: zoned.with_timezone(&Utc),
-    }
+    Occurrence { index, local: zoned.naive_local(), instant: zoned.with_timezone(&Utc) }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -479,16 +450,10 @@ enum DaySpec {
 impl Compiled {
     fn from_pattern(pattern: &Pattern) -> Result<Compiled, RuleError> {
         match pattern {
-            Pattern::Calendar {
-                frequency,
-                interval,
-                weekdays,
-                monthly_by,
-            } => CalendarSpec::new(*frequency, *interval, weekdays, *monthly_by)
-                .map(Compiled::Calendar),
-            Pattern::Cron(expression) => {
-                parse_cron(expression).map(|cron| Compiled::Cron(Box::new(cron)))
+            Pattern::Calendar { frequency, interval, weekdays, monthly_by } => {
+                CalendarSpec::new(*frequency, *interval, weekdays, *monthly_by).map(Compiled::Calendar)
             }
+            Pattern::Cron(expression) => parse_cron(expression).map(|cron| Compiled::Cron(Box::new(cron))),
         }
     }
 }
@@ -516,12 +481,7 @@ impl CalendarSpec {
         let mut weekdays = weekdays.to_vec();
         weekdays.sort_by_key(Weekday::num_days_from_monday);
         weekdays.dedup();
-        Ok(CalendarSpec {
-            frequency,
-            interval,
-            weekdays,
-            day,
-        })
+        Ok(CalendarSpec { frequency, interval, weekdays, day })
     }
 }
 
@@ -532,10 +492,7 @@ impl DaySpec {
             MonthlyBy::DayOfMonth(day @ 1..=31) => Ok(DaySpec::Day(u32::from(day.unsigned_abs()))),
             MonthlyBy::DayOfMonth(day) => Err(RuleError::InvalidDayOfMonth { day }),
             MonthlyBy::NthWeekday { n: -1, weekday } => Ok(DaySpec::LastWeekday(weekday)),
-            MonthlyBy::NthWeekday {
-                n: n @ 1..=5,
-                weekday,
-            } => Ok(DaySpec::Nth(n.unsigned_abs(), weekday)),
+            MonthlyBy::NthWeekday { n: n @ 1..=5, weekday } => Ok(DaySpec::Nth(n.unsigned_abs(), weekday)),
             MonthlyBy::NthWeekday { n, .. } => Err(RuleError::InvalidNthWeekday { n }),
         }
     }
@@ -548,10 +505,7 @@ fn parse_cron(expression: &str) -> Result<Cron, RuleError> {
         .year(Year::Disallowed)
         .build()
         .parse(expression)
-        .map_err(|error| RuleError::InvalidCron {
-            expression: expression.to_owned(),
-            reason: error.to_string(),
-        })
+        .map_err(|error| RuleError::InvalidCron { expression: expression.to_owned(), reason: error.to_string() })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -563,12 +517,7 @@ impl CalendarSpec {
     ///
     /// Empty when the period's date does not exist and is skipped; `None` when the period
     /// lies beyond the representable calendar (the series cannot go on).
-    fn period_dates(
-        &self,
-        anchor: NaiveDate,
-        period: u64,
-        missing: MissingDatePolicy,
-    ) -> Option<Vec<NaiveDate>> {
+    fn period_dates(&self, anchor: NaiveDate, period: u64, missing: MissingDatePolicy) -> Option<Vec<NaiveDate>> {
         let units = period.checked_mul(u64::from(self.interval))?;
         match self.frequency {
             Frequency::Daily => Some(vec![anchor.checked_add_days(Days::new(units))?]),
@@ -577,44 +526,26 @@ impl CalendarSpec {
                 let day = self.day.unwrap_or(DaySpec::Day(anchor.day()));
                 month_date(anchor, units, day, missing)
             }
-            Frequency::Yearly => month_date(
-                anchor,
-                units.checked_mul(12)?,
-                DaySpec::Day(anchor.day()),
-                missing,
-            ),
+            Frequency::Yearly => month_date(anchor, units.checked_mul(12)?, DaySpec::Day(anchor.day()), missing),
         }
     }
 
     /// The chosen weekdays of the ISO week `weeks` weeks after the anchor's week.
     fn weekly_dates(&self, anchor: NaiveDate, weeks: u64) -> Option<Vec<NaiveDate>> {
-        let anchor_monday = anchor.checked_sub_days(Days::new(u64::from(
-            anchor.weekday().num_days_from_monday(),
-        )))?;
+        let anchor_monday = anchor.checked_sub_days(Days::new(u64::from(anchor.weekday().num_days_from_monday())))?;
         let monday = anchor_monday.checked_add_days(Days::new(weeks.checked_mul(7)?))?;
         let anchor_weekday = [anchor.weekday()];
-        let weekdays = if self.weekdays.is_empty() {
-            &anchor_weekday[..]
-        } else {
-            &self.weekdays[..]
-        };
+        let weekdays = if self.weekdays.is_empty() { &anchor_weekday[..] } else { &self.weekdays[..] };
         weekdays
             .iter()
-            .map(|weekday| {
-                monday.checked_add_days(Days::new(u64::from(weekday.num_days_from_monday())))
-            })
+            .map(|weekday| monday.checked_add_days(Days::new(u64::from(weekday.num_days_from_monday()))))
             .collect()
     }
 }
 
 /// The `day` of the month `months` months after the anchor's month, as a 0- or 1-element
 /// list (empty when the day is missing and skipped). `None` beyond the calendar's range.
-fn month_date(
-    anchor: NaiveDate,
-    months: u64,
-    day: DaySpec,
-    missing: MissingDatePolicy,
-) -> Option<Vec<NaiveDate>> {
+fn month_date(anchor: NaiveDate, months: u64, day: DaySpec, missing: MissingDatePolicy) -> Option<Vec<NaiveDate>> {
     let months = Months::new(u32::try_from(months).ok()?);
     let first = anchor.with_day(1)?.checked_add_months(months)?;
     Some(day_in_month(first, day, missing).into_iter().collect())
@@ -631,8 +562,7 @@ fn day_in_month(first: NaiveDate, day: DaySpec, missing: MissingDatePolicy) -> O
         DaySpec::LastDay => last_day_of_month(first),
         DaySpec::Nth(n, weekday) => {
             let weeks_later = u64::from(n.saturating_sub(1)) * 7;
-            let nth =
-                first_weekday_of_month(first, weekday)?.checked_add_days(Days::new(weeks_later))?;
+            let nth = first_weekday_of_month(first, weekday)?.checked_add_days(Days::new(weeks_later))?;
             if nth.month() == first.month() {
                 Some(nth)
             } else {
@@ -728,17 +658,13 @@ impl<'a> CalendarOccurrences<'a> {
     fn refill(&mut self) -> bool {
         let anchor = self.start.date();
         for _ in 0..MAX_EMPTY_PERIODS {
-            let Some(dates) = self
-                .spec
-                .period_dates(anchor, self.next_period, self.rule.missing)
-            else {
+            let Some(dates) = self.spec.period_dates(anchor, self.next_period, self.rule.missing) else {
                 return false;
             };
             self.next_period = self.next_period.saturating_add(1);
             // Only the first period can hold dates on or before the anchor: the anchor
             // itself is already queued, and earlier dates are not part of the series.
-            self.pending
-                .extend(dates.into_iter().filter(|date| *date > anchor));
+            self.pending.extend(dates.into_iter().filter(|date| *date > anchor));
             if !self.pending.is_empty() {
                 return true;
             }
@@ -763,16 +689,9 @@ impl Iterator for CalendarOccurrences<'_> {
         }
         let occurrence = self
             .next_date()
-            .and_then(|date| {
-                self.rule
-                    .occurrence_at(self.next_index, date.and_time(self.start.time()))
-            })
+            .and_then(|date| self.rule.occurrence_at(self.next_index, date.and_time(self.start.time())))
             .filter(|occurrence| end_allows(self.end, occurrence.index, occurrence.local.date()));
-        advance(
-            &mut self.next_index,
-            &mut self.finished,
-            occurrence.is_some(),
-        );
+        advance(&mut self.next_index, &mut self.finished, occurrence.is_some());
         occurrence
     }
 }
@@ -794,8 +713,7 @@ impl<'a> CronOccurrences<'a> {
         CronOccurrences {
             cron,
             end,
-            cursor: round_up_to_second(start)
-                .and_then(|start| resolve_local(&rule.time_zone, start)),
+            cursor: round_up_to_second(start).and_then(|start| resolve_local(&rule.time_zone, start)),
             inclusive: true,
             next_index: 0,
             finished: false,
@@ -810,21 +728,14 @@ impl Iterator for CronOccurrences<'_> {
         if self.finished {
             return None;
         }
-        let found = self
-            .cursor
-            .as_ref()
-            .and_then(|cursor| self.cron.find_next_occurrence(cursor, self.inclusive).ok());
+        let found = self.cursor.as_ref().and_then(|cursor| self.cron.find_next_occurrence(cursor, self.inclusive).ok());
         let occurrence = found
             .as_ref()
             .map(|found| occurrence_from_zoned(self.next_index, found))
             .filter(|occurrence| end_allows(self.end, occurrence.index, occurrence.local.date()));
         self.cursor = found;
         self.inclusive = false;
-        advance(
-            &mut self.next_index,
-            &mut self.finished,
-            occurrence.is_some(),
-        );
+        advance(&mut self.next_index, &mut self.finished, occurrence.is_some());
         occurrence
     }
 }
@@ -842,11 +753,7 @@ fn advance(next_index: &mut u32, finished: &mut bool, produced: bool) {
 /// second-resolution matches.
 fn round_up_to_second(local: NaiveDateTime) -> Option<NaiveDateTime> {
     let whole = local.with_nanosecond(0)?;
-    if whole == local {
-        Some(whole)
-    } else {
-        whole.checked_add_signed(TimeDelta::try_seconds(1)?)
-    }
+    if whole == local { Some(whole) } else { whole.checked_add_signed(TimeDelta::try_seconds(1)?) }
 }
 
 #[cfg(test)]
@@ -868,9 +775,7 @@ mod tests {
     }
 
     fn instant(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
     }
 
     fn zone(name: &str) -> Tz {
@@ -878,30 +783,15 @@ mod tests {
     }
 
     fn calendar(frequency: Frequency, interval: u32) -> Pattern {
-        Pattern::Calendar {
-            frequency,
-            interval,
-            weekdays: vec![],
-            monthly_by: None,
-        }
+        Pattern::Calendar { frequency, interval, weekdays: vec![], monthly_by: None }
     }
 
     fn weekly(interval: u32, weekdays: &[Weekday]) -> Pattern {
-        Pattern::Calendar {
-            frequency: Frequency::Weekly,
-            interval,
-            weekdays: weekdays.to_vec(),
-            monthly_by: None,
-        }
+        Pattern::Calendar { frequency: Frequency::Weekly, interval, weekdays: weekdays.to_vec(), monthly_by: None }
     }
 
     fn monthly(by: Option<MonthlyBy>) -> Pattern {
-        Pattern::Calendar {
-            frequency: Frequency::Monthly,
-            interval: 1,
-            weekdays: vec![],
-            monthly_by: by,
-        }
+        Pattern::Calendar { frequency: Frequency::Monthly, interval: 1, weekdays: vec![], monthly_by: by }
     }
 
     fn rule(pattern: Pattern, end: End, tz: &str, missing: MissingDatePolicy) -> Rule {
@@ -917,10 +807,7 @@ mod tests {
     }
 
     fn dates_of(occurrences: &[Occurrence]) -> Vec<String> {
-        occurrences
-            .iter()
-            .map(|o| o.local.date().format("%Y-%m-%d").to_string())
-            .collect()
+        occurrences.iter().map(|o| o.local.date().format("%Y-%m-%d").to_string()).collect()
     }
 
     use MissingDatePolicy::{Clamp, Skip};
@@ -936,24 +823,14 @@ mod tests {
                 rule(calendar(Frequency::Daily, 1), End::Never, "UTC", Clamp),
                 "2026-02-27 09:00",
                 4,
-                vec![
-                    "2026-02-27 09:00",
-                    "2026-02-28 09:00",
-                    "2026-03-01 09:00",
-                    "2026-03-02 09:00",
-                ],
+                vec!["2026-02-27 09:00", "2026-02-28 09:00", "2026-03-01 09:00", "2026-03-02 09:00"],
             ),
             (
                 "every 3 days",
                 rule(calendar(Frequency::Daily, 3), End::Never, "UTC", Clamp),
                 "2026-12-28 07:15",
                 4,
-                vec![
-                    "2026-12-28 07:15",
-                    "2026-12-31 07:15",
-                    "2027-01-03 07:15",
-                    "2027-01-06 07:15",
-                ],
+                vec!["2026-12-28 07:15", "2026-12-31 07:15", "2027-01-03 07:15", "2027-01-06 07:15"],
             ),
             (
                 "every 2 weeks Mon/Wed/Fri from a Wednesday",
@@ -1044,12 +921,7 @@ mod tests {
             ),
             (
                 "monthly 31st skip, leap year (Feb 29 is still not the 31st)",
-                rule(
-                    monthly(Some(MonthlyBy::DayOfMonth(31))),
-                    End::Until(date("2024-12-31")),
-                    "UTC",
-                    Skip,
-                ),
+                rule(monthly(Some(MonthlyBy::DayOfMonth(31))), End::Until(date("2024-12-31")), "UTC", Skip),
                 "2024-01-31 09:00",
                 100,
                 vec![
@@ -1064,12 +936,7 @@ mod tests {
             ),
             (
                 "monthly last day",
-                rule(
-                    monthly(Some(MonthlyBy::DayOfMonth(-1))),
-                    End::Never,
-                    "UTC",
-                    Skip,
-                ),
+                rule(monthly(Some(MonthlyBy::DayOfMonth(-1))), End::Never, "UTC", Skip),
                 "2024-01-31 09:00",
                 5,
                 vec![
@@ -1085,12 +952,7 @@ mod tests {
                 rule(monthly(None), End::Never, "UTC", Clamp),
                 "2026-01-30 09:00",
                 4,
-                vec![
-                    "2026-01-30 09:00",
-                    "2026-02-28 09:00",
-                    "2026-03-30 09:00",
-                    "2026-04-30 09:00",
-                ],
+                vec!["2026-01-30 09:00", "2026-02-28 09:00", "2026-03-30 09:00", "2026-04-30 09:00"],
             ),
             (
                 "monthly 30th skips February",
@@ -1101,12 +963,7 @@ mod tests {
             ),
             (
                 "monthly explicit day after a mid-month anchor",
-                rule(
-                    monthly(Some(MonthlyBy::DayOfMonth(15))),
-                    End::Never,
-                    "UTC",
-                    Clamp,
-                ),
+                rule(monthly(Some(MonthlyBy::DayOfMonth(15))), End::Never, "UTC", Clamp),
                 "2026-01-03 09:00",
                 3,
                 vec!["2026-01-03 09:00", "2026-01-15 09:00", "2026-02-15 09:00"],
@@ -1126,58 +983,25 @@ mod tests {
                 ),
                 "2026-01-31 09:00",
                 4,
-                vec![
-                    "2026-01-31 09:00",
-                    "2026-04-30 09:00",
-                    "2026-07-31 09:00",
-                    "2026-10-31 09:00",
-                ],
+                vec!["2026-01-31 09:00", "2026-04-30 09:00", "2026-07-31 09:00", "2026-10-31 09:00"],
             ),
             (
                 "second Tuesday",
-                rule(
-                    monthly(Some(MonthlyBy::NthWeekday { n: 2, weekday: Tue })),
-                    End::Never,
-                    "UTC",
-                    Clamp,
-                ),
+                rule(monthly(Some(MonthlyBy::NthWeekday { n: 2, weekday: Tue })), End::Never, "UTC", Clamp),
                 "2026-01-13 08:00",
                 4,
-                vec![
-                    "2026-01-13 08:00",
-                    "2026-02-10 08:00",
-                    "2026-03-10 08:00",
-                    "2026-04-14 08:00",
-                ],
+                vec!["2026-01-13 08:00", "2026-02-10 08:00", "2026-03-10 08:00", "2026-04-14 08:00"],
             ),
             (
                 "last Friday",
-                rule(
-                    monthly(Some(MonthlyBy::NthWeekday {
-                        n: -1,
-                        weekday: Fri,
-                    })),
-                    End::Never,
-                    "UTC",
-                    Skip,
-                ),
+                rule(monthly(Some(MonthlyBy::NthWeekday { n: -1, weekday: Fri })), End::Never, "UTC", Skip),
                 "2026-01-30 16:00",
                 4,
-                vec![
-                    "2026-01-30 16:00",
-                    "2026-02-27 16:00",
-                    "2026-03-27 16:00",
-                    "2026-04-24 16:00",
-                ],
+                vec!["2026-01-30 16:00", "2026-02-27 16:00", "2026-03-27 16:00", "2026-04-24 16:00"],
             ),
             (
                 "fifth Monday, clamp to the last Monday",
-                rule(
-                    monthly(Some(MonthlyBy::NthWeekday { n: 5, weekday: Mon })),
-                    End::Never,
-                    "UTC",
-                    Clamp,
-                ),
+                rule(monthly(Some(MonthlyBy::NthWeekday { n: 5, weekday: Mon })), End::Never, "UTC", Clamp),
                 "2026-03-30 08:00",
                 6,
                 vec![
@@ -1191,20 +1015,10 @@ mod tests {
             ),
             (
                 "fifth Monday, skip months without one",
-                rule(
-                    monthly(Some(MonthlyBy::NthWeekday { n: 5, weekday: Mon })),
-                    End::Never,
-                    "UTC",
-                    Skip,
-                ),
+                rule(monthly(Some(MonthlyBy::NthWeekday { n: 5, weekday: Mon })), End::Never, "UTC", Skip),
                 "2026-03-30 08:00",
                 4,
-                vec![
-                    "2026-03-30 08:00",
-                    "2026-06-29 08:00",
-                    "2026-08-31 08:00",
-                    "2026-11-30 08:00",
-                ],
+                vec!["2026-03-30 08:00", "2026-06-29 08:00", "2026-08-31 08:00", "2026-11-30 08:00"],
             ),
             (
                 "yearly on Feb 29, clamp",
@@ -1225,12 +1039,7 @@ mod tests {
             ),
             (
                 "yearly on Feb 29, skip (8 years: leap years only)",
-                rule(
-                    calendar(Frequency::Yearly, 1),
-                    End::Until(date("2032-02-29")),
-                    "UTC",
-                    Skip,
-                ),
+                rule(calendar(Frequency::Yearly, 1), End::Until(date("2032-02-29")), "UTC", Skip),
                 "2024-02-29 12:00",
                 100,
                 vec!["2024-02-29 12:00", "2028-02-29 12:00", "2032-02-29 12:00"],
@@ -1241,10 +1050,7 @@ mod tests {
             assert_eq!(locals(&got), locals_of(&expected), "{name}");
             let indices: Vec<u32> = got.iter().map(|o| o.index).collect();
             let expected_indices: Vec<u32> = (0..).take(expected.len()).collect();
-            assert_eq!(
-                indices, expected_indices,
-                "{name}: indices are consecutive from 0"
-            );
+            assert_eq!(indices, expected_indices, "{name}: indices are consecutive from 0");
         }
     }
 
@@ -1261,92 +1067,52 @@ mod tests {
                 "Europe/Berlin",
                 "2026-03-29",
                 "2026-10-25",
-                [
-                    "2026-03-28T08:00:00Z",
-                    "2026-03-29T07:00:00Z",
-                    "2026-10-24T07:00:00Z",
-                    "2026-10-25T08:00:00Z",
-                ],
+                ["2026-03-28T08:00:00Z", "2026-03-29T07:00:00Z", "2026-10-24T07:00:00Z", "2026-10-25T08:00:00Z"],
             ),
             (
                 "America/New_York",
                 "2026-03-08",
                 "2026-11-01",
-                [
-                    "2026-03-07T14:00:00Z",
-                    "2026-03-08T13:00:00Z",
-                    "2026-10-31T13:00:00Z",
-                    "2026-11-01T14:00:00Z",
-                ],
+                ["2026-03-07T14:00:00Z", "2026-03-08T13:00:00Z", "2026-10-31T13:00:00Z", "2026-11-01T14:00:00Z"],
             ),
             (
                 // Southern hemisphere: summer time starts in October and ends in April.
                 "Australia/Sydney",
                 "2026-10-04",
                 "2026-04-05",
-                [
-                    "2026-10-02T23:00:00Z",
-                    "2026-10-03T22:00:00Z",
-                    "2026-04-03T22:00:00Z",
-                    "2026-04-04T23:00:00Z",
-                ],
+                ["2026-10-02T23:00:00Z", "2026-10-03T22:00:00Z", "2026-04-03T22:00:00Z", "2026-04-04T23:00:00Z"],
             ),
         ];
         for (tz, spring, fall, expected) in cases {
             let daily = rule(calendar(Frequency::Daily, 1), End::Never, tz, Clamp);
-            for (day, before, after, hours) in [
-                (spring, expected[0], expected[1], 23),
-                (fall, expected[2], expected[3], 25),
-            ] {
+            for (day, before, after, hours) in
+                [(spring, expected[0], expected[1], 23), (fall, expected[2], expected[3], 25)]
+            {
                 let start = date(day).pred_opt().unwrap().and_hms_opt(9, 0, 0).unwrap();
                 let got = daily.preview(start, 2);
                 assert_eq!(got[0].local, start, "{tz} {day}");
-                assert_eq!(
-                    got[1].local,
-                    date(day).and_hms_opt(9, 0, 0).unwrap(),
-                    "{tz} {day}"
-                );
+                assert_eq!(got[1].local, date(day).and_hms_opt(9, 0, 0).unwrap(), "{tz} {day}");
                 assert_eq!(got[0].instant, instant(before), "{tz} {day}");
                 assert_eq!(got[1].instant, instant(after), "{tz} {day}");
-                assert_eq!(
-                    got[1].instant - got[0].instant,
-                    TimeDelta::hours(hours),
-                    "{tz} {day}"
-                );
+                assert_eq!(got[1].instant - got[0].instant, TimeDelta::hours(hours), "{tz} {day}");
             }
         }
     }
 
     #[test]
     fn time_in_spring_forward_gap_moves_forward_by_the_gap() {
-        let daily = rule(
-            calendar(Frequency::Daily, 1),
-            End::Never,
-            "America/New_York",
-            Clamp,
-        );
+        let daily = rule(calendar(Frequency::Daily, 1), End::Never, "America/New_York", Clamp);
         let got = daily.preview(local("2026-03-07 02:30"), 3);
-        assert_eq!(
-            locals(&got),
-            locals_of(&["2026-03-07 02:30", "2026-03-08 03:30", "2026-03-09 02:30"])
-        );
+        assert_eq!(locals(&got), locals_of(&["2026-03-07 02:30", "2026-03-08 03:30", "2026-03-09 02:30"]));
         assert_eq!(got[1].instant, instant("2026-03-08T07:30:00Z"));
         assert_eq!(got[2].instant, instant("2026-03-09T06:30:00Z"));
     }
 
     #[test]
     fn time_in_fall_back_overlap_takes_the_earlier_instant() {
-        let daily = rule(
-            calendar(Frequency::Daily, 1),
-            End::Never,
-            "America/New_York",
-            Clamp,
-        );
+        let daily = rule(calendar(Frequency::Daily, 1), End::Never, "America/New_York", Clamp);
         let got = daily.preview(local("2026-10-31 01:30"), 3);
-        assert_eq!(
-            locals(&got),
-            locals_of(&["2026-10-31 01:30", "2026-11-01 01:30", "2026-11-02 01:30"])
-        );
+        assert_eq!(locals(&got), locals_of(&["2026-10-31 01:30", "2026-11-01 01:30", "2026-11-02 01:30"]));
         assert_eq!(got[1].instant, instant("2026-11-01T05:30:00Z")); // EDT, not 06:30Z (EST)
         assert_eq!(got[2].instant, instant("2026-11-02T06:30:00Z"));
     }
@@ -1373,12 +1139,7 @@ mod tests {
     #[test]
     fn until_is_inclusive_on_the_local_date() {
         // 23:30 in Berlin is already the next day in UTC: the local date decides.
-        let daily = rule(
-            calendar(Frequency::Daily, 1),
-            End::Until(date("2026-01-03")),
-            "Europe/Berlin",
-            Clamp,
-        );
+        let daily = rule(calendar(Frequency::Daily, 1), End::Until(date("2026-01-03")), "Europe/Berlin", Clamp);
         let got: Vec<Occurrence> = daily.occurrences(local("2026-01-01 23:30")).collect();
         assert_eq!(dates_of(&got), ["2026-01-01", "2026-01-02", "2026-01-03"]);
         assert_eq!(got[2].instant, instant("2026-01-03T22:30:00Z"));
@@ -1386,12 +1147,7 @@ mod tests {
 
     #[test]
     fn until_before_start_is_valid_and_empty() {
-        let daily = rule(
-            calendar(Frequency::Daily, 1),
-            End::Until(date("2025-12-31")),
-            "UTC",
-            Clamp,
-        );
+        let daily = rule(calendar(Frequency::Daily, 1), End::Until(date("2025-12-31")), "UTC", Clamp);
         assert_eq!(daily.occurrences(local("2026-01-01 09:00")).count(), 0);
     }
 
@@ -1427,11 +1183,7 @@ mod tests {
         ];
         for (after, expected, index) in cases {
             let next = clamp.next_after(start, local(after)).unwrap();
-            assert_eq!(
-                (next.local, next.index),
-                (local(expected), index),
-                "after {after}"
-            );
+            assert_eq!((next.local, next.index), (local(expected), index), "after {after}");
         }
     }
 
@@ -1439,34 +1191,21 @@ mod tests {
     fn next_after_respects_count() {
         let rule = rule(monthly(None), End::Count(2), "UTC", Clamp);
         let start = local("2026-01-31 09:00");
-        assert_eq!(
-            rule.next_after(start, local("2026-01-31 09:00"))
-                .map(|o| o.local),
-            Some(local("2026-02-28 09:00"))
-        );
+        assert_eq!(rule.next_after(start, local("2026-01-31 09:00")).map(|o| o.local), Some(local("2026-02-28 09:00")));
         assert_eq!(rule.next_after(start, local("2026-02-28 09:00")), None);
     }
 
     #[test]
     fn next_from_completion_daily_uses_the_series_time_of_day() {
-        let daily = rule(
-            calendar(Frequency::Daily, 1),
-            End::Never,
-            "Europe/Berlin",
-            Clamp,
-        );
+        let daily = rule(calendar(Frequency::Daily, 1), End::Never, "Europe/Berlin", Clamp);
         let start = local("2026-01-10 09:00");
         // Completed late, at 22:00 Berlin time (21:00Z) on Jan 12.
-        let next = daily
-            .next_from_completion(start, instant("2026-01-12T21:00:00Z"), 3)
-            .unwrap();
+        let next = daily.next_from_completion(start, instant("2026-01-12T21:00:00Z"), 3).unwrap();
         assert_eq!(next.local, local("2026-01-13 09:00"));
         assert_eq!(next.instant, instant("2026-01-13T08:00:00Z"));
         assert_eq!(next.index, 3);
         // 23:30 Berlin is 22:30Z: the local date (Jan 12) is what counts, not the UTC date.
-        let next = daily
-            .next_from_completion(start, instant("2026-01-12T22:30:00Z"), 3)
-            .unwrap();
+        let next = daily.next_from_completion(start, instant("2026-01-12T22:30:00Z"), 3).unwrap();
         assert_eq!(next.local, local("2026-01-13 09:00"));
     }
 
@@ -1499,20 +1238,13 @@ mod tests {
             ),
             (
                 "monthly on the 31st completed on Jan 31",
-                rule(
-                    monthly(Some(MonthlyBy::DayOfMonth(31))),
-                    End::Never,
-                    "UTC",
-                    Clamp,
-                ),
+                rule(monthly(Some(MonthlyBy::DayOfMonth(31))), End::Never, "UTC", Clamp),
                 "2026-01-31T15:00:00Z",
                 "2026-02-28 09:00",
             ),
         ];
         for (name, rule, completed, expected) in cases {
-            let next = rule
-                .next_from_completion(local("2026-01-01 09:00"), instant(completed), 1)
-                .unwrap();
+            let next = rule.next_from_completion(local("2026-01-01 09:00"), instant(completed), 1).unwrap();
             assert_eq!(next.local, local(expected), "{name}");
         }
     }
@@ -1521,52 +1253,23 @@ mod tests {
     fn next_from_completion_respects_end() {
         let start = local("2026-01-01 09:00");
         let counted = rule(calendar(Frequency::Daily, 1), End::Count(3), "UTC", Clamp);
-        assert!(
-            counted
-                .next_from_completion(start, instant("2026-01-02T10:00:00Z"), 2)
-                .is_some()
-        );
-        assert_eq!(
-            counted.next_from_completion(start, instant("2026-01-03T10:00:00Z"), 3),
-            None
-        );
-        let until = rule(
-            calendar(Frequency::Daily, 1),
-            End::Until(date("2026-01-05")),
-            "UTC",
-            Clamp,
-        );
-        assert!(
-            until
-                .next_from_completion(start, instant("2026-01-04T10:00:00Z"), 4)
-                .is_some()
-        );
-        assert_eq!(
-            until.next_from_completion(start, instant("2026-01-05T10:00:00Z"), 5),
-            None
-        );
+        assert!(counted.next_from_completion(start, instant("2026-01-02T10:00:00Z"), 2).is_some());
+        assert_eq!(counted.next_from_completion(start, instant("2026-01-03T10:00:00Z"), 3), None);
+        let until = rule(calendar(Frequency::Daily, 1), End::Until(date("2026-01-05")), "UTC", Clamp);
+        assert!(until.next_from_completion(start, instant("2026-01-04T10:00:00Z"), 4).is_some());
+        assert_eq!(until.next_from_completion(start, instant("2026-01-05T10:00:00Z"), 5), None);
     }
 
     // ---- cron ------------------------------------------------------------------------
 
     #[test]
     fn cron_weekdays_in_berlin_stay_at_nine_across_dst() {
-        let cron = rule(
-            Pattern::Cron("0 9 * * MON-FRI".into()),
-            End::Never,
-            "Europe/Berlin",
-            Clamp,
-        );
+        let cron = rule(Pattern::Cron("0 9 * * MON-FRI".into()), End::Never, "Europe/Berlin", Clamp);
         // Thursday before the spring-forward Sunday (2026-03-29).
         let got = cron.preview(local("2026-03-26 09:00"), 4);
         assert_eq!(
             locals(&got),
-            locals_of(&[
-                "2026-03-26 09:00",
-                "2026-03-27 09:00",
-                "2026-03-30 09:00",
-                "2026-03-31 09:00"
-            ])
+            locals_of(&["2026-03-26 09:00", "2026-03-27 09:00", "2026-03-30 09:00", "2026-03-31 09:00"])
         );
         let instants: Vec<DateTime<Utc>> = got.iter().map(|o| o.instant).collect();
         assert_eq!(
@@ -1578,20 +1281,12 @@ mod tests {
                 instant("2026-03-31T07:00:00Z"),
             ]
         );
-        assert_eq!(
-            got.iter().map(|o| o.index).collect::<Vec<_>>(),
-            [0, 1, 2, 3]
-        );
+        assert_eq!(got.iter().map(|o| o.index).collect::<Vec<_>>(), [0, 1, 2, 3]);
     }
 
     #[test]
     fn cron_first_occurrence_is_first_match_at_or_after_start() {
-        let cron = rule(
-            Pattern::Cron("0 9 * * MON-FRI".into()),
-            End::Never,
-            "Europe/Berlin",
-            Clamp,
-        );
+        let cron = rule(Pattern::Cron("0 9 * * MON-FRI".into()), End::Never, "Europe/Berlin", Clamp);
         let got = cron.preview(local("2026-03-28 10:00"), 1); // Saturday
         assert_eq!(got[0].local, local("2026-03-30 09:00"));
         assert_eq!(got[0].index, 0);
@@ -1599,27 +1294,14 @@ mod tests {
 
     #[test]
     fn cron_with_seconds_field() {
-        let cron = rule(
-            Pattern::Cron("30 0 9 * * *".into()),
-            End::Count(2),
-            "UTC",
-            Clamp,
-        );
+        let cron = rule(Pattern::Cron("30 0 9 * * *".into()), End::Count(2), "UTC", Clamp);
         let got = cron.preview(local("2026-01-01 00:00"), 5);
-        assert_eq!(
-            locals(&got),
-            locals_of(&["2026-01-01 09:00:30", "2026-01-02 09:00:30"])
-        );
+        assert_eq!(locals(&got), locals_of(&["2026-01-01 09:00:30", "2026-01-02 09:00:30"]));
     }
 
     #[test]
     fn cron_until_and_next_after() {
-        let cron = rule(
-            Pattern::Cron("0 12 * * *".into()),
-            End::Until(date("2026-01-03")),
-            "UTC",
-            Clamp,
-        );
+        let cron = rule(Pattern::Cron("0 12 * * *".into()), End::Until(date("2026-01-03")), "UTC", Clamp);
         let start = local("2026-01-01 00:00");
         assert_eq!(cron.occurrences(start).count(), 3);
         let next = cron.next_after(start, local("2026-01-02 12:00")).unwrap();
@@ -1629,40 +1311,22 @@ mod tests {
 
     #[test]
     fn cron_next_from_completion_is_strictly_after() {
-        let cron = rule(
-            Pattern::Cron("0 9 * * *".into()),
-            End::Never,
-            "Europe/Berlin",
-            Clamp,
-        );
+        let cron = rule(Pattern::Cron("0 9 * * *".into()), End::Never, "Europe/Berlin", Clamp);
         let start = local("2026-01-01 09:00");
         // Completed exactly at (and a fraction after) 09:00 Berlin: the next match is tomorrow.
         for completed in ["2026-01-05T08:00:00Z", "2026-01-05T08:00:00.250Z"] {
-            let next = cron
-                .next_from_completion(start, instant(completed), 4)
-                .unwrap();
-            assert_eq!(
-                (next.local, next.index),
-                (local("2026-01-06 09:00"), 4),
-                "{completed}"
-            );
+            let next = cron.next_from_completion(start, instant(completed), 4).unwrap();
+            assert_eq!((next.local, next.index), (local("2026-01-06 09:00"), 4), "{completed}");
         }
         // Completed at 08:59:59.5 Berlin: today's 09:00 is still ahead.
-        let next = cron
-            .next_from_completion(start, instant("2026-01-05T07:59:59.500Z"), 4)
-            .unwrap();
+        let next = cron.next_from_completion(start, instant("2026-01-05T07:59:59.500Z"), 4).unwrap();
         assert_eq!(next.local, local("2026-01-05 09:00"));
     }
 
     #[test]
     fn cron_fixed_time_in_gap_follows_croner() {
         // Documented difference from calendar patterns: croner runs it right after the gap.
-        let cron = rule(
-            Pattern::Cron("30 2 * * *".into()),
-            End::Never,
-            "America/New_York",
-            Clamp,
-        );
+        let cron = rule(Pattern::Cron("30 2 * * *".into()), End::Never, "America/New_York", Clamp);
         let got = cron.preview(local("2026-03-08 00:00"), 1);
         assert_eq!(got[0].local, local("2026-03-08 03:00"));
         assert_eq!(got[0].instant, instant("2026-03-08T07:00:00Z"));
@@ -1676,48 +1340,16 @@ mod tests {
         let cases: Vec<(Pattern, End, &str)> = vec![
             (calendar(Frequency::Daily, 0), End::Never, "interval"),
             (
-                Pattern::Calendar {
-                    frequency: Frequency::Daily,
-                    interval: 1,
-                    weekdays: vec![Mon],
-                    monthly_by: None,
-                },
+                Pattern::Calendar { frequency: Frequency::Daily, interval: 1, weekdays: vec![Mon], monthly_by: None },
                 End::Never,
                 "weekdays",
             ),
-            (
-                monthly(Some(MonthlyBy::DayOfMonth(32))),
-                End::Never,
-                "monthly_by",
-            ),
-            (
-                monthly(Some(MonthlyBy::DayOfMonth(0))),
-                End::Never,
-                "monthly_by",
-            ),
-            (
-                monthly(Some(MonthlyBy::DayOfMonth(-2))),
-                End::Never,
-                "monthly_by",
-            ),
-            (
-                monthly(Some(MonthlyBy::NthWeekday { n: 0, weekday: Mon })),
-                End::Never,
-                "monthly_by",
-            ),
-            (
-                monthly(Some(MonthlyBy::NthWeekday { n: 6, weekday: Mon })),
-                End::Never,
-                "monthly_by",
-            ),
-            (
-                monthly(Some(MonthlyBy::NthWeekday {
-                    n: -2,
-                    weekday: Mon,
-                })),
-                End::Never,
-                "monthly_by",
-            ),
+            (monthly(Some(MonthlyBy::DayOfMonth(32))), End::Never, "monthly_by"),
+            (monthly(Some(MonthlyBy::DayOfMonth(0))), End::Never, "monthly_by"),
+            (monthly(Some(MonthlyBy::DayOfMonth(-2))), End::Never, "monthly_by"),
+            (monthly(Some(MonthlyBy::NthWeekday { n: 0, weekday: Mon })), End::Never, "monthly_by"),
+            (monthly(Some(MonthlyBy::NthWeekday { n: 6, weekday: Mon })), End::Never, "monthly_by"),
+            (monthly(Some(MonthlyBy::NthWeekday { n: -2, weekday: Mon })), End::Never, "monthly_by"),
             (
                 Pattern::Calendar {
                     frequency: Frequency::Yearly,
@@ -1735,42 +1367,25 @@ mod tests {
             (calendar(Frequency::Daily, 1), End::Count(0), "end"),
         ];
         for (pattern, end, field) in cases {
-            let error =
-                Rule::new(pattern.clone(), end, utc, Clamp).expect_err(&format!("{pattern:?}"));
+            let error = Rule::new(pattern.clone(), end, utc, Clamp).expect_err(&format!("{pattern:?}"));
             assert_eq!(error.field(), field, "{pattern:?}: {error}");
         }
     }
 
     #[test]
     fn invalid_cron_message_includes_croners_reason() {
-        let error = Rule::new(
-            Pattern::Cron("61 * * * *".into()),
-            End::Never,
-            zone("UTC"),
-            Clamp,
-        )
-        .unwrap_err();
-        let RuleError::InvalidCron { reason, .. } = &error else {
-            panic!("{error:?}")
-        };
+        let error = Rule::new(Pattern::Cron("61 * * * *".into()), End::Never, zone("UTC"), Clamp).unwrap_err();
+        let RuleError::InvalidCron { reason, .. } = &error else { panic!("{error:?}") };
         assert!(!reason.is_empty());
         assert!(error.to_string().contains(reason.as_str()), "{error}");
     }
 
     #[test]
     fn time_zone_names() {
-        assert_eq!(
-            Rule::parse_time_zone("Europe/Berlin"),
-            Ok(chrono_tz::Europe::Berlin)
-        );
+        assert_eq!(Rule::parse_time_zone("Europe/Berlin"), Ok(chrono_tz::Europe::Berlin));
         let error = Rule::parse_time_zone("Mars/Olympus_Mons").unwrap_err();
         assert_eq!(error.field(), "time_zone");
-        assert_eq!(
-            error,
-            RuleError::UnknownTimeZone {
-                name: "Mars/Olympus_Mons".into()
-            }
-        );
+        assert_eq!(error, RuleError::UnknownTimeZone { name: "Mars/Olympus_Mons".into() });
     }
 
     #[test]

@@ -44,17 +44,10 @@ pub fn error_with_metadata(
 
 /// INVALID_ARGUMENT naming every violated field in a `BadRequest`.
 pub fn invalid_argument(reason: &str, violations: &[Violation]) -> Status {
-    let message = violations
-        .iter()
-        .map(|v| format!("{}: {}", v.field, v.description))
-        .collect::<Vec<_>>()
-        .join("; ");
+    let message = violations.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; ");
     let mut details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new());
     details.set_bad_request(
-        violations
-            .iter()
-            .map(|v| FieldViolation::new(v.field.clone(), v.description.clone()))
-            .collect::<Vec<_>>(),
+        violations.iter().map(|v| FieldViolation::new(v.field.clone(), v.description.clone())).collect::<Vec<_>>(),
     );
     Status::with_error_details(Code::InvalidArgument, message, details)
 }

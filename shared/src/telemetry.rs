@@ -105,9 +105,7 @@ pub fn current_traceparent() -> Option<String> {
     let context = tracing::Span::current().context();
     let span = context.span();
     let sc = span.span_context();
-    sc.is_valid().then(|| {
-        format!("00-{}-{}-{:02x}", sc.trace_id(), sc.span_id(), sc.trace_flags().to_u8())
-    })
+    sc.is_valid().then(|| format!("00-{}-{}-{:02x}", sc.trace_id(), sc.span_id(), sc.trace_flags().to_u8()))
 }
 
 struct HeaderExtractor<'a>(&'a http::HeaderMap);

@@ -33,10 +33,10 @@ impl Application {
     /// Connects (and, if configured, migrates) the database and binds the
     /// listener, so the address is known before anything is served.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        if let Some(path) = sqlite_file(&settings.database_url) {
-            if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-            }
+        if let Some(path) = sqlite_file(&settings.database_url)
+            && let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
         let db = store::connect(&settings.database_url).await.context("cannot connect to the database")?;
         if settings.auto_migrate {

@@ -61,7 +61,9 @@ fn due(d: &Due) -> pb::Due {
 
 fn reminder(r: &Reminder) -> pb::Reminder {
     let trigger = match r.trigger {
-        Trigger::At { micros } => DateTime::from_timestamp_micros(micros).map(|t| pb::reminder::Trigger::AbsoluteTime(timestamp(t))),
+        Trigger::At { micros } => {
+            DateTime::from_timestamp_micros(micros).map(|t| pb::reminder::Trigger::AbsoluteTime(timestamp(t)))
+        }
         Trigger::BeforeDue { seconds } => {
             Some(pb::reminder::Trigger::BeforeDue(prost_types::Duration { seconds, nanos: 0 }))
         }
@@ -113,7 +115,9 @@ pub fn tag(tag: &Tag) -> pb::Tag {
 pub fn task_event(event_id: &str, t: &Task, change: &Change, at: DateTime<Utc>) -> pb::TaskEvent {
     use pb::task_event::Change as C;
     let change = match change {
-        Change::Created { request_id } => C::Created(pb::TaskCreated { request_id: request_id.clone().unwrap_or_default() }),
+        Change::Created { request_id } => {
+            C::Created(pb::TaskCreated { request_id: request_id.clone().unwrap_or_default() })
+        }
         Change::Updated { paths } => C::Updated(pb::TaskUpdated { changed_paths: paths.clone() }),
         Change::Completed => C::Completed(pb::TaskCompleted {}),
         Change::Reopened => C::Reopened(pb::TaskReopened {}),
@@ -216,7 +220,9 @@ pub fn rule_input(rule: &pb::RecurrenceRule) -> Result<RuleInput, Invalid> {
         .weekdays
         .iter()
         .enumerate()
-        .map(|(i, d)| weekday(*d).ok_or_else(|| Invalid::new(format!("weekdays[{i}]"), format!("{d} is not a weekday"))))
+        .map(|(i, d)| {
+            weekday(*d).ok_or_else(|| Invalid::new(format!("weekdays[{i}]"), format!("{d} is not a weekday")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let nth_weekday = match &rule.nth_weekday {
         None => None,

@@ -46,7 +46,10 @@ pub struct TaskService {
 enum Outcome {
     /// Nothing changed: roll back, publish nothing.
     Unchanged,
-    Changed { change: Change, tags_changed: bool },
+    Changed {
+        change: Change,
+        tags_changed: bool,
+    },
 }
 
 impl TaskService {
@@ -66,11 +69,11 @@ impl TaskService {
         // First, so concurrent creates of this user queue here and the
         // request-id lookup below sees whatever the previous one committed.
         let revision = store::next_revision(&tx, user).await?;
-        if let Some(request_id) = &request_id {
-            if let Some(existing) = task_rows::find_by_request_id(&tx, user, request_id).await? {
-                tx.rollback().await?;
-                return Ok(existing);
-            }
+        if let Some(request_id) = &request_id
+            && let Some(existing) = task_rows::find_by_request_id(&tx, user, request_id).await?
+        {
+            tx.rollback().await?;
+            return Ok(existing);
         }
         check_tags_exist(&tx, user, &content.tags).await?;
         let now = now();
@@ -88,14 +91,15 @@ impl TaskService {
         if let Err(err) = task_rows::insert(&tx, &task, request_id.as_deref()).await {
             tx.rollback().await?;
             // Lost a race on the same request id: the winner's task is the answer.
-            if let (true, Some(request_id)) = (is_unique_violation(&err), &request_id) {
-                if let Some(existing) = task_rows::find_by_request_id(&self.db, user, request_id).await? {
-                    return Ok(existing);
-                }
+            if let (true, Some(request_id)) = (is_unique_violation(&err), &request_id)
+                && let Some(existing) = task_rows::find_by_request_id(&self.db, user, request_id).await?
+            {
+                return Ok(existing);
             }
             return Err(err.into());
         }
-        outbox::append(&tx, &self.topic, &task, &Change::Created { request_id }, now, telemetry::current_traceparent()).await?;
+        outbox::append(&tx, &self.topic, &task, &Change::Created { request_id }, now, telemetry::current_traceparent())
+            .await?;
         tx.commit().await?;
         Ok(task)
     }
@@ -284,10 +288,9 @@ impl TaskService {
         };
         let (tags, more) = tag_rows::list(&self.db, user, page_size, after.as_deref()).await?;
         let token = match (more, tags.last()) {
-            (true, Some(last)) => self.page_tokens.issue(
-                &fingerprint,
-                crate::domain::page_token::Position { keys: vec![], id: last.id.as_stored() },
-            ),
+            (true, Some(last)) => self
+                .page_tokens
+                .issue(&fingerprint, crate::domain::page_token::Position { keys: vec![], id: last.id.as_stored() }),
             _ => String::new(),
         };
         Ok((tags, token))
@@ -336,7 +339,11 @@ impl TaskService {
         if !carriers.is_empty() && !force {
             return Err(Error::FailedPrecondition {
                 reason: "TAG_IN_USE",
-                message: format!("{} task(s) carry `{}`; remove it from them or delete with force", carriers.len(), id.name()),
+                message: format!(
+                    "{} task(s) carry `{}`; remove it from them or delete with force",
+                    carriers.len(),
+                    id.name()
+                ),
             });
         }
         for task_id in carriers {

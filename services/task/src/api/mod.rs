@@ -100,7 +100,9 @@ fn masked_fields(task: &pb::Task, mask: Option<&prost_types::FieldMask>) -> Resu
             return Err(Error::invalid(
                 "UNKNOWN_FIELD",
                 format!("update_mask.paths[{i}]"),
-                format!("`{path}` is not an updatable field; use title, description, priority, tags, due, reminders, recurrence"),
+                format!(
+                    "`{path}` is not an updatable field; use title, description, priority, tags, due, reminders, recurrence"
+                ),
             ));
         }
     }
@@ -118,7 +120,9 @@ fn patch(task: &pb::Task, fields: &[Field]) -> Result<TaskPatch> {
             Field::Priority => patch.priority = Some(convert::parse_priority(task.priority).map_err(invalid_task)?),
             Field::Tags => patch.tags = Some(convert::parse_tags(&task.tags).map_err(invalid_task)?),
             Field::Due => patch.due = Some(convert::parse_due(task.due.as_ref()).map_err(invalid_task)?),
-            Field::Reminders => patch.reminders = Some(convert::parse_reminders(&task.reminders).map_err(invalid_task)?),
+            Field::Reminders => {
+                patch.reminders = Some(convert::parse_reminders(&task.reminders).map_err(invalid_task)?)
+            }
             Field::Recurrence => {
                 patch.recurrence = Some(convert::parse_recurrence(task.recurrence.as_ref()).map_err(invalid_task)?)
             }
@@ -159,7 +163,10 @@ impl pb::task_service_server::TaskService for TaskApi {
         respond(self.service.get(&user, id).await.map(|t| convert::task(&t)))
     }
 
-    async fn list_tasks(&self, request: Request<pb::ListTasksRequest>) -> Result<Response<pb::ListTasksResponse>, Status> {
+    async fn list_tasks(
+        &self,
+        request: Request<pb::ListTasksRequest>,
+    ) -> Result<Response<pb::ListTasksResponse>, Status> {
         let user = self.user(&request).await?;
         let r = request.into_inner();
         let params = ListParams {
@@ -223,7 +230,8 @@ impl pb::task_service_server::TaskService for TaskApi {
         let r = request.into_inner();
         let result = async {
             let tag = r.tag.ok_or_else(|| Error::invalid("MISSING_FIELD", "tag", "is required"))?;
-            let name = TagName::parse(&tag.display_name).map_err(|e| Error::from_invalid("INVALID_TAG", "tag.display_name", e))?;
+            let name = TagName::parse(&tag.display_name)
+                .map_err(|e| Error::from_invalid("INVALID_TAG", "tag.display_name", e))?;
             let color = Color::parse(&tag.color).map_err(|e| Error::from_invalid("INVALID_TAG", "tag.color", e))?;
             Ok(convert::tag(&self.service.create_tag(&user, name, color).await?))
         }
@@ -255,22 +263,41 @@ impl pb::task_service_server::TaskService for TaskApi {
                 Some(mask) if !mask.paths.is_empty() => mask.paths,
                 _ => [("display_name", !tag.display_name.is_empty()), ("color", !tag.color.is_empty())]
                     .into_iter()
-                    .filter_map(|(p, set)| set.then(|| p.to_owned()))
+                    .filter(|(_, set)| *set)
+                    .map(|(p, _)| p.to_owned())
                     .collect(),
             };
             let (mut name, mut color) = (None, None);
             for (i, path) in paths.iter().enumerate() {
                 match path.as_str() {
                     "display_name" => {
-                        name = Some(TagName::parse(&tag.display_name).map_err(|e| Error::from_invalid("INVALID_TAG", "tag.display_name", e))?)
+                        name = Some(
+                            TagName::parse(&tag.display_name)
+                                .map_err(|e| Error::from_invalid("INVALID_TAG", "tag.display_name", e))?,
+                        )
                     }
-                    "color" => color = Some(Color::parse(&tag.color).map_err(|e| Error::from_invalid("INVALID_TAG", "tag.color", e))?),
+                    "color" => {
+                        color = Some(
+                            Color::parse(&tag.color).map_err(|e| Error::from_invalid("INVALID_TAG", "tag.color", e))?,
+                        )
+                    }
                     "*" => {
-                        name = Some(TagName::parse(&tag.display_name).map_err(|e| Error::from_invalid("INVALID_TAG", "tag.display_name", e))?);
-                        color = Some(Color::parse(&tag.color).map_err(|e| Error::from_invalid("INVALID_TAG", "tag.color", e))?);
+                        name = Some(
+                            TagName::parse(&tag.display_name)
+                                .map_err(|e| Error::from_invalid("INVALID_TAG", "tag.display_name", e))?,
+                        );
+                        color = Some(
+                            Color::parse(&tag.color).map_err(|e| Error::from_invalid("INVALID_TAG", "tag.color", e))?,
+                        );
                     }
                     "create_time" | "update_time" | "etag" => {}
-                    "name" => return Err(Error::invalid("IMMUTABLE_FIELD", format!("update_mask.paths[{i}]"), "`name` is immutable")),
+                    "name" => {
+                        return Err(Error::invalid(
+                            "IMMUTABLE_FIELD",
+                            format!("update_mask.paths[{i}]"),
+                            "`name` is immutable",
+                        ));
+                    }
                     other => {
                         return Err(Error::invalid(
                             "UNKNOWN_FIELD",

@@ -32,9 +32,7 @@ impl Due {
 
     /// An IANA zone name such as `Europe/Berlin`.
     pub fn parse_zone(raw: &str) -> Result<Tz, Invalid> {
-        raw.trim()
-            .parse::<Tz>()
-            .map_err(|_| Invalid::new("", format!("`{raw}` is not an IANA time zone")))
+        raw.trim().parse::<Tz>().map_err(|_| Invalid::new("", format!("`{raw}` is not an IANA time zone")))
     }
 
     /// The instant the task is due. A whole day counts from its start in UTC.

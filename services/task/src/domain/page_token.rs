@@ -40,7 +40,9 @@ struct Payload {
 pub enum TokenError {
     #[error("the page token is malformed or was not issued by this server")]
     Malformed,
-    #[error("the page token belongs to a different query; keep filter, order_by and show_deleted the same across pages")]
+    #[error(
+        "the page token belongs to a different query; keep filter, order_by and show_deleted the same across pages"
+    )]
     QueryMismatch,
 }
 

@@ -111,8 +111,7 @@ const FILTERABLE_FIELDS: &str = "state, priority, tags, title, description, due_
                                  create_time, update_time, complete_time, delete_time";
 
 /// Listed in "unknown `order_by` field" errors.
-const SORTABLE_FIELDS: &str =
-    "due_time (alias due), priority, create_time, update_time, complete_time, title";
+const SORTABLE_FIELDS: &str = "due_time (alias due), priority, create_time, update_time, complete_time, title";
 
 // ---------------------------------------------------------------------------
 // Filter: public types
@@ -234,10 +233,7 @@ impl TextField {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Predicate {
     /// `state = OPEN` (`negated: false`) or `state != OPEN` (`negated: true`).
-    State {
-        negated: bool,
-        value: TaskStateValue,
-    },
+    State { negated: bool, value: TaskStateValue },
     /// `priority >= HIGH`: compare [`PriorityValue::rank`]s.
     Priority { cmp: Cmp, value: PriorityValue },
     /// `tags:"work"`: the task has a tag with this name. The name is given as
@@ -248,19 +244,11 @@ pub enum Predicate {
     /// `title:milk`: case-insensitive substring match.
     TextContains { field: TextField, needle: String },
     /// `title = "Buy milk"` / `title != "Buy milk"`: exact match.
-    TextEquals {
-        field: TextField,
-        negated: bool,
-        value: String,
-    },
+    TextEquals { field: TextField, negated: bool, value: String },
     /// `due_time < 2026-12-01T09:00:00Z`. A task whose field is unset matches
     /// no comparison (SQL `NULL` semantics); combine with `NOT field:*` to find
     /// those.
-    Time {
-        field: TimeField,
-        cmp: Cmp,
-        value: DateTime<Utc>,
-    },
+    Time { field: TimeField, cmp: Cmp, value: DateTime<Utc> },
     /// `due_time:*`: the timestamp is set.
     TimeIsSet(TimeField),
     /// `milk` or `"buy milk"`: title or description contains the text,
@@ -419,27 +407,13 @@ pub enum QueryError {
 
     /// A known field used with a comparator it does not support, e.g. `tags = x`.
     /// `field` is the name as written in the filter.
-    #[error(
-        "operator `{operator}` is not supported for field `{field}` at position {position}; {hint}"
-    )]
-    UnsupportedOperator {
-        position: usize,
-        field: String,
-        operator: &'static str,
-        hint: &'static str,
-    },
+    #[error("operator `{operator}` is not supported for field `{field}` at position {position}; {hint}")]
+    UnsupportedOperator { position: usize, field: String, operator: &'static str, hint: &'static str },
 
     /// A known field compared with a value of the wrong shape, e.g.
     /// `priority = CRITICAL`. `field` is the name as written in the filter.
-    #[error(
-        "invalid value `{value}` for field `{field}` at position {position}; expected {expected}"
-    )]
-    InvalidFilterValue {
-        position: usize,
-        field: String,
-        value: String,
-        expected: &'static str,
-    },
+    #[error("invalid value `{value}` for field `{field}` at position {position}; expected {expected}")]
+    InvalidFilterValue { position: usize, field: String, value: String, expected: &'static str },
 
     #[error("order_by is too long: {len} characters, at most {max} are allowed")]
     OrderByTooLong { len: usize, max: usize },
@@ -455,29 +429,19 @@ pub enum QueryError {
     InvalidDirection { position: usize, value: String },
 
     /// `name` is the canonical field name, so `due, due_time` reports `due_time`.
-    #[error(
-        "duplicate order_by field `{name}` at position {position}; each field may be used only once"
-    )]
+    #[error("duplicate order_by field `{name}` at position {position}; each field may be used only once")]
     DuplicateOrderField { position: usize, name: &'static str },
 }
 
 impl QueryError {
     /// The request field that is wrong: `"filter"` or `"order_by"`.
     pub fn field(&self) -> &'static str {
-        if self.is_filter_error() {
-            "filter"
-        } else {
-            "order_by"
-        }
+        if self.is_filter_error() { "filter" } else { "order_by" }
     }
 
     /// A stable machine-readable reason: `"INVALID_FILTER"` or `"INVALID_ORDER_BY"`.
     pub fn reason(&self) -> &'static str {
-        if self.is_filter_error() {
-            "INVALID_FILTER"
-        } else {
-            "INVALID_ORDER_BY"
-        }
+        if self.is_filter_error() { "INVALID_FILTER" } else { "INVALID_ORDER_BY" }
     }
 
     /// Where in the input the problem is (0-based character offset), if it is
@@ -515,10 +479,7 @@ impl QueryError {
 }
 
 fn filter_syntax(position: usize, message: impl Into<String>) -> QueryError {
-    QueryError::FilterSyntax {
-        position,
-        message: message.into(),
-    }
+    QueryError::FilterSyntax { position, message: message.into() }
 }
 
 // ---------------------------------------------------------------------------
@@ -538,10 +499,7 @@ fn filter_syntax(position: usize, message: impl Into<String>) -> QueryError {
 pub fn parse_filter(input: &str) -> Result<Filter, QueryError> {
     let len = input.chars().count();
     if len > MAX_INPUT_CHARS {
-        return Err(QueryError::FilterTooLong {
-            len,
-            max: MAX_INPUT_CHARS,
-        });
+        return Err(QueryError::FilterTooLong { len, max: MAX_INPUT_CHARS });
     }
     FilterParser::new(input).parse()
 }
@@ -635,11 +593,7 @@ struct FilterParser {
 
 impl FilterParser {
     fn new(input: &str) -> Self {
-        FilterParser {
-            chars: input.chars().collect(),
-            pos: 0,
-            depth: 0,
-        }
+        FilterParser { chars: input.chars().collect(), pos: 0, depth: 0 }
     }
 
     // --- entry point -------------------------------------------------------
@@ -654,10 +608,7 @@ impl FilterParser {
         match self.peek() {
             None => Ok(filter),
             // An expression only stops early at a `)` that closes nothing.
-            Some(')') => Err(filter_syntax(
-                self.pos,
-                "unbalanced parentheses: `)` has no matching `(`",
-            )),
+            Some(')') => Err(filter_syntax(self.pos, "unbalanced parentheses: `)` has no matching `(`")),
             Some(c) => Err(filter_syntax(self.pos, format!("unexpected `{c}`"))),
         }
     }
@@ -746,17 +697,11 @@ impl FilterParser {
         match self.peek() {
             None => Err(filter_syntax(start, "expected an expression")),
             Some('(') => self.parse_parenthesized(),
-            Some(')') => Err(filter_syntax(
-                start,
-                "unbalanced parentheses: `)` has no matching `(`",
-            )),
+            Some(')') => Err(filter_syntax(start, "unbalanced parentheses: `)` has no matching `(`")),
             Some('"') => {
                 let text = self.parse_quoted()?;
                 if self.comparator_follows() {
-                    return Err(filter_syntax(
-                        start,
-                        "a quoted string cannot be used as a field name",
-                    ));
+                    return Err(filter_syntax(start, "a quoted string cannot be used as a field name"));
                 }
                 Ok(Filter::Predicate(Predicate::Search(text)))
             }
@@ -802,10 +747,8 @@ impl FilterParser {
     /// `restriction = field comparator value`, with `name` (at `name_pos`)
     /// already consumed.
     fn parse_restriction(&mut self, name: &str, name_pos: usize) -> Result<Filter, QueryError> {
-        let field = lookup_field(name).ok_or_else(|| QueryError::UnknownFilterField {
-            position: name_pos,
-            name: name.to_owned(),
-        })?;
+        let field = lookup_field(name)
+            .ok_or_else(|| QueryError::UnknownFilterField { position: name_pos, name: name.to_owned() })?;
         self.skip_ws();
         let op_pos = self.pos;
         let op = self.parse_operator()?;
@@ -834,27 +777,16 @@ impl FilterParser {
     fn parse_value(&mut self, op: Op, op_pos: usize) -> Result<Value, QueryError> {
         self.skip_ws();
         let start = self.pos;
-        let missing = || {
-            filter_syntax(
-                op_pos,
-                format!("operator `{}` is missing a value", op.symbol()),
-            )
-        };
+        let missing = || filter_syntax(op_pos, format!("operator `{}` is missing a value", op.symbol()));
         match self.peek() {
             None | Some(')') => Err(missing()),
-            Some('"') => Ok(Value {
-                text: self.parse_quoted()?,
-                quoted: true,
-                position: start,
-            }),
+            Some('"') => Ok(Value { text: self.parse_quoted()?, quoted: true, position: start }),
             Some(_) => {
                 let text = self.take_while(|c| !c.is_whitespace() && c != ')');
                 if is_keyword(&text) {
                     return Err(missing());
                 }
-                if let Some((offset, c)) =
-                    text.chars().enumerate().find(|&(_, c)| !is_value_char(c))
-                {
+                if let Some((offset, c)) = text.chars().enumerate().find(|&(_, c)| !is_value_char(c)) {
                     return Err(filter_syntax(
                         start + offset,
                         format!(
@@ -863,11 +795,7 @@ impl FilterParser {
                         ),
                     ));
                 }
-                Ok(Value {
-                    text,
-                    quoted: false,
-                    position: start,
-                })
+                Ok(Value { text, quoted: false, position: start })
             }
         }
     }
@@ -895,9 +823,7 @@ impl FilterParser {
                     Some(other) => {
                         return Err(filter_syntax(
                             char_pos,
-                            format!(
-                                "unsupported escape `\\{other}`; only `\\\"` and `\\\\` are allowed"
-                            ),
+                            format!("unsupported escape `\\{other}`; only `\\\"` and `\\\\` are allowed"),
                         ));
                     }
                     None => return Err(unterminated()),
@@ -961,10 +887,9 @@ impl FilterParser {
     fn expect_operand(&mut self, keyword: &str, keyword_pos: usize) -> Result<(), QueryError> {
         self.skip_ws();
         match self.peek() {
-            None | Some(')') => Err(filter_syntax(
-                keyword_pos,
-                format!("`{keyword}` must be followed by an expression"),
-            )),
+            None | Some(')') => {
+                Err(filter_syntax(keyword_pos, format!("`{keyword}` must be followed by an expression")))
+            }
             Some(_) => Ok(()),
         }
     }
@@ -981,10 +906,7 @@ impl FilterParser {
 
     fn descend(&mut self, position: usize) -> Result<(), QueryError> {
         if self.depth >= MAX_NESTING_DEPTH {
-            return Err(QueryError::FilterTooDeep {
-                position,
-                max: MAX_NESTING_DEPTH,
-            });
+            return Err(QueryError::FilterTooDeep { position, max: MAX_NESTING_DEPTH });
         }
         self.depth += 1;
         Ok(())
@@ -1000,13 +922,7 @@ fn unclosed(open: usize) -> QueryError {
 }
 
 /// Type-checks a restriction and turns it into a [`Predicate`].
-fn build_predicate(
-    field: FieldKind,
-    name: &str,
-    op: Op,
-    op_pos: usize,
-    value: Value,
-) -> Result<Predicate, QueryError> {
+fn build_predicate(field: FieldKind, name: &str, op: Op, op_pos: usize, value: Value) -> Result<Predicate, QueryError> {
     let unsupported = |hint: &'static str| QueryError::UnsupportedOperator {
         position: op_pos,
         field: name.to_owned(),
@@ -1027,31 +943,18 @@ fn build_predicate(
                 Op::Cmp(Cmp::Ne) => true,
                 _ => return Err(unsupported("supported operators: =, !=")),
             };
-            let state = parse_state(&value.text).ok_or_else(|| {
-                invalid(
-                    &value,
-                    "one of OPEN, COMPLETED (or STATE_OPEN, STATE_COMPLETED)",
-                )
-            })?;
-            Ok(Predicate::State {
-                negated,
-                value: state,
-            })
+            let state = parse_state(&value.text)
+                .ok_or_else(|| invalid(&value, "one of OPEN, COMPLETED (or STATE_OPEN, STATE_COMPLETED)"))?;
+            Ok(Predicate::State { negated, value: state })
         }
         FieldKind::Priority => {
             let Op::Cmp(cmp) = op else {
                 return Err(unsupported("supported operators: =, !=, <, <=, >, >="));
             };
             let priority = parse_priority(&value.text).ok_or_else(|| {
-                invalid(
-                    &value,
-                    "one of NONE, LOW, MEDIUM, HIGH, URGENT (optionally prefixed with PRIORITY_)",
-                )
+                invalid(&value, "one of NONE, LOW, MEDIUM, HIGH, URGENT (optionally prefixed with PRIORITY_)")
             })?;
-            Ok(Predicate::Priority {
-                cmp,
-                value: priority,
-            })
+            Ok(Predicate::Priority { cmp, value: priority })
         }
         FieldKind::Tags => {
             if op != Op::Has {
@@ -1074,18 +977,11 @@ fn build_predicate(
                 "text to search for; `:*` (is set) is only supported for tags and timestamp \
                  fields (quote the value to search for a literal `*`)",
             )),
-            Op::Has => Ok(Predicate::TextContains {
-                field,
-                needle: value.text,
-            }),
-            Op::Cmp(Cmp::Eq | Cmp::Ne) => Ok(Predicate::TextEquals {
-                field,
-                negated: op == Op::Cmp(Cmp::Ne),
-                value: value.text,
-            }),
-            Op::Cmp(_) => Err(unsupported(
-                "supported operators: `:` (contains), `=` and `!=` (exact match)",
-            )),
+            Op::Has => Ok(Predicate::TextContains { field, needle: value.text }),
+            Op::Cmp(Cmp::Eq | Cmp::Ne) => {
+                Ok(Predicate::TextEquals { field, negated: op == Op::Cmp(Cmp::Ne), value: value.text })
+            }
+            Op::Cmp(_) => Err(unsupported("supported operators: `:` (contains), `=` and `!=` (exact match)")),
         },
         FieldKind::Time(field) => match op {
             Op::Has if value.is_wildcard() => Ok(Predicate::TimeIsSet(field)),
@@ -1102,11 +998,7 @@ fn build_predicate(
                          or a date such as 2026-12-01 (midnight UTC)",
                     )
                 })?;
-                Ok(Predicate::Time {
-                    field,
-                    cmp,
-                    value: time,
-                })
+                Ok(Predicate::Time { field, cmp, value: time })
             }
         },
     }
@@ -1139,9 +1031,7 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Some(time.with_timezone(&Utc));
     }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .map(|date| date.and_time(NaiveTime::MIN).and_utc())
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().map(|date| date.and_time(NaiveTime::MIN).and_utc())
 }
 
 // ---------------------------------------------------------------------------
@@ -1160,10 +1050,7 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 pub fn parse_order_by(input: &str) -> Result<OrderBy, QueryError> {
     let len = input.chars().count();
     if len > MAX_INPUT_CHARS {
-        return Err(QueryError::OrderByTooLong {
-            len,
-            max: MAX_INPUT_CHARS,
-        });
+        return Err(QueryError::OrderByTooLong { len, max: MAX_INPUT_CHARS });
     }
     if input.trim().is_empty() {
         return Ok(OrderBy::default());
@@ -1177,14 +1064,11 @@ pub fn parse_order_by(input: &str) -> Result<OrderBy, QueryError> {
             [] => {
                 return Err(QueryError::OrderBySyntax {
                     position: segment_start,
-                    message: "empty sort key; check for a doubled, leading or trailing comma"
-                        .to_owned(),
+                    message: "empty sort key; check for a doubled, leading or trailing comma".to_owned(),
                 });
             }
             [(pos, name)] => (order_field(name, *pos)?, *pos, Direction::Asc),
-            [(pos, name), (dir_pos, dir)] => {
-                (order_field(name, *pos)?, *pos, direction(dir, *dir_pos)?)
-            }
+            [(pos, name), (dir_pos, dir)] => (order_field(name, *pos)?, *pos, direction(dir, *dir_pos)?),
             [_, _, (pos, extra), ..] => {
                 return Err(QueryError::OrderBySyntax {
                     position: *pos,
@@ -1196,10 +1080,7 @@ pub fn parse_order_by(input: &str) -> Result<OrderBy, QueryError> {
             }
         };
         if keys.iter().any(|(seen, _)| *seen == field) {
-            return Err(QueryError::DuplicateOrderField {
-                position: field_pos,
-                name: field.name(),
-            });
+            return Err(QueryError::DuplicateOrderField { position: field_pos, name: field.name() });
         }
         keys.push((field, direction));
     }
@@ -1214,10 +1095,7 @@ fn order_field(name: &str, position: usize) -> Result<OrderField, QueryError> {
         "update_time" => Ok(OrderField::UpdateTime),
         "complete_time" => Ok(OrderField::CompleteTime),
         "title" => Ok(OrderField::Title),
-        _ => Err(QueryError::UnknownOrderField {
-            position,
-            name: name.to_owned(),
-        }),
+        _ => Err(QueryError::UnknownOrderField { position, name: name.to_owned() }),
     }
 }
 
@@ -1227,10 +1105,7 @@ fn direction(word: &str, position: usize) -> Result<Direction, QueryError> {
     } else if word.eq_ignore_ascii_case("desc") {
         Ok(Direction::Desc)
     } else {
-        Err(QueryError::InvalidDirection {
-            position,
-            value: word.to_owned(),
-        })
+        Err(QueryError::InvalidDirection { position, value: word.to_owned() })
     }
 }
 
@@ -1256,10 +1131,7 @@ fn words_with_positions(chars: &[char], offset: usize) -> Vec<(usize, String)> {
         if c.is_whitespace() {
             words.extend(current.take());
         } else {
-            current
-                .get_or_insert_with(|| (offset + index, String::new()))
-                .1
-                .push(c);
+            current.get_or_insert_with(|| (offset + index, String::new())).1.push(c);
         }
     }
     words.extend(current);
@@ -1349,14 +1221,7 @@ mod tests {
     #[test]
     fn priority_restrictions() {
         use PriorityValue as P;
-        let cmps = [
-            ("=", Cmp::Eq),
-            ("!=", Cmp::Ne),
-            ("<", Cmp::Lt),
-            ("<=", Cmp::Le),
-            (">", Cmp::Gt),
-            (">=", Cmp::Ge),
-        ];
+        let cmps = [("=", Cmp::Eq), ("!=", Cmp::Ne), ("<", Cmp::Lt), ("<=", Cmp::Le), (">", Cmp::Gt), (">=", Cmp::Ge)];
         let values = [
             ("NONE", P::None),
             ("LOW", P::Low),
@@ -1372,10 +1237,7 @@ mod tests {
         ];
         for (symbol, cmp) in cmps {
             for (text, value) in values {
-                for input in [
-                    format!("priority {symbol} {text}"),
-                    format!("priority{symbol}{text}"),
-                ] {
+                for input in [format!("priority {symbol} {text}"), format!("priority{symbol}{text}")] {
                     assert_eq!(ok(&input), priority(cmp, value), "{input}");
                 }
             }
@@ -1427,19 +1289,9 @@ mod tests {
     #[test]
     fn text_restrictions() {
         use TextField::*;
-        let contains = |field, needle: &str| {
-            pred(Predicate::TextContains {
-                field,
-                needle: needle.to_owned(),
-            })
-        };
-        let equals = |field, negated, value: &str| {
-            pred(Predicate::TextEquals {
-                field,
-                negated,
-                value: value.to_owned(),
-            })
-        };
+        let contains = |field, needle: &str| pred(Predicate::TextContains { field, needle: needle.to_owned() });
+        let equals =
+            |field, negated, value: &str| pred(Predicate::TextEquals { field, negated, value: value.to_owned() });
         let cases = [
             ("title:milk", contains(Title, "milk")),
             ("title : \"buy milk\"", contains(Title, "buy milk")),
@@ -1466,14 +1318,7 @@ mod tests {
             ("complete_time", TimeField::Complete),
             ("delete_time", TimeField::Delete),
         ];
-        let cmps = [
-            ("=", Cmp::Eq),
-            ("!=", Cmp::Ne),
-            ("<", Cmp::Lt),
-            ("<=", Cmp::Le),
-            (">", Cmp::Gt),
-            (">=", Cmp::Ge),
-        ];
+        let cmps = [("=", Cmp::Eq), ("!=", Cmp::Ne), ("<", Cmp::Lt), ("<=", Cmp::Le), (">", Cmp::Gt), (">=", Cmp::Ge)];
         let value = utc(2026, 12, 1, 9, 0, 0);
         for (name, field) in fields {
             for (symbol, cmp) in cmps {
@@ -1482,11 +1327,7 @@ mod tests {
                     format!("{name}{symbol}2026-12-01T09:00:00Z"),
                     format!("{name} {symbol} \"2026-12-01T09:00:00Z\""),
                 ] {
-                    assert_eq!(
-                        ok(&input),
-                        pred(Predicate::Time { field, cmp, value }),
-                        "{input}"
-                    );
+                    assert_eq!(ok(&input), pred(Predicate::Time { field, cmp, value }), "{input}");
                 }
             }
             let is_set = format!("{name}:*");
@@ -1502,42 +1343,26 @@ mod tests {
             ("2026-12-01T09:00:00+02:00", utc(2026, 12, 1, 7, 0, 0)),
             ("2026-12-01T00:30:00-05:30", utc(2026, 12, 1, 6, 0, 0)),
             ("2026-12-01T23:00:00-02:00", utc(2026, 12, 2, 1, 0, 0)),
-            (
-                "2026-12-01T09:00:00.25Z",
-                nanos(utc(2026, 12, 1, 9, 0, 0), 250_000_000),
-            ),
+            ("2026-12-01T09:00:00.25Z", nanos(utc(2026, 12, 1, 9, 0, 0), 250_000_000)),
             ("2026-12-01", utc(2026, 12, 1, 0, 0, 0)),
             ("2024-02-29", utc(2024, 2, 29, 0, 0, 0)),
         ];
         for (text, expected) in cases {
             let input = format!("due < {text}");
             let got = ok(&input);
-            let want = pred(Predicate::Time {
-                field: TimeField::Due,
-                cmp: Cmp::Lt,
-                value: expected,
-            });
+            let want = pred(Predicate::Time { field: TimeField::Due, cmp: Cmp::Lt, value: expected });
             assert_eq!(got, want, "{input}");
         }
     }
 
     #[test]
     fn bare_values_end_at_whitespace_or_closing_paren() {
-        let due_before = pred(Predicate::Time {
-            field: TimeField::Due,
-            cmp: Cmp::Lt,
-            value: utc(2026, 12, 1, 7, 0, 0),
-        });
+        let due_before =
+            pred(Predicate::Time { field: TimeField::Due, cmp: Cmp::Lt, value: utc(2026, 12, 1, 7, 0, 0) });
         let cases = [
             ("(due<2026-12-01T09:00:00+02:00)", due_before.clone()),
-            (
-                "(tags:work OR due < 2026-12-01T09:00:00+02:00)",
-                Filter::Or(vec![tag("work"), due_before.clone()]),
-            ),
-            (
-                "due < 2026-12-01T09:00:00+02:00 tags:a:b",
-                Filter::And(vec![due_before, tag("a:b")]),
-            ),
+            ("(tags:work OR due < 2026-12-01T09:00:00+02:00)", Filter::Or(vec![tag("work"), due_before.clone()])),
+            ("due < 2026-12-01T09:00:00+02:00 tags:a:b", Filter::And(vec![due_before, tag("a:b")])),
             ("(tags:x)(tags:y)", Filter::And(vec![tag("x"), tag("y")])),
         ];
         for (input, expected) in cases {
@@ -1553,21 +1378,12 @@ mod tests {
             ("  milk  ", search("milk")),
             ("Müller", search("Müller")),
             ("e-mail", search("e-mail")),
-            (
-                "milk eggs",
-                Filter::And(vec![search("milk"), search("eggs")]),
-            ),
+            ("milk eggs", Filter::And(vec![search("milk"), search("eggs")])),
             ("-milk", not(search("milk"))),
             ("\"AND\"", search("AND")),
             ("\"\"", search("")),
-            (
-                "milk state = OPEN",
-                Filter::And(vec![search("milk"), state(false, TaskStateValue::Open)]),
-            ),
-            (
-                "milk OR eggs",
-                Filter::Or(vec![search("milk"), search("eggs")]),
-            ),
+            ("milk state = OPEN", Filter::And(vec![search("milk"), state(false, TaskStateValue::Open)])),
+            ("milk OR eggs", Filter::Or(vec![search("milk"), search("eggs")])),
         ];
         for (input, expected) in cases {
             assert_eq!(ok(input), expected, "{input}");
@@ -1576,12 +1392,7 @@ mod tests {
 
     #[test]
     fn quoted_strings_and_escapes() {
-        let title = |needle: &str| {
-            pred(Predicate::TextContains {
-                field: TextField::Title,
-                needle: needle.to_owned(),
-            })
-        };
+        let title = |needle: &str| pred(Predicate::TextContains { field: TextField::Title, needle: needle.to_owned() });
         let cases = [
             (r#"title:"say \"hi\"""#, title("say \"hi\"")),
             (r#"title:"back\\slash""#, title("back\\slash")),
@@ -1606,10 +1417,7 @@ mod tests {
 
     #[test]
     fn whitespace_is_insignificant() {
-        let expected = Filter::And(vec![
-            state(false, TaskStateValue::Open),
-            priority(Cmp::Ge, PriorityValue::High),
-        ]);
+        let expected = Filter::And(vec![state(false, TaskStateValue::Open), priority(Cmp::Ge, PriorityValue::High)]);
         for input in [
             "state=OPEN AND priority>=HIGH",
             "  state   =   OPEN   AND   priority   >=   HIGH  ",
@@ -1634,63 +1442,27 @@ mod tests {
         // a = `state = OPEN`, b = `priority > LOW`, c = `tags:work`, d = `milk`
         let cases = [
             // OR binds tighter than AND (AIP-160).
-            (
-                "state = OPEN AND priority > LOW OR tags:work",
-                and(vec![a(), or(vec![b(), c()])]),
-            ),
-            (
-                "state = OPEN OR priority > LOW AND tags:work",
-                and(vec![or(vec![a(), b()]), c()]),
-            ),
+            ("state = OPEN AND priority > LOW OR tags:work", and(vec![a(), or(vec![b(), c()])])),
+            ("state = OPEN OR priority > LOW AND tags:work", and(vec![or(vec![a(), b()]), c()])),
             // Implicit AND behaves like AND.
-            (
-                "state = OPEN priority > LOW OR tags:work",
-                and(vec![a(), or(vec![b(), c()])]),
-            ),
-            (
-                "state = OPEN OR priority > LOW tags:work",
-                and(vec![or(vec![a(), b()]), c()]),
-            ),
-            (
-                "state = OPEN priority > LOW tags:work",
-                and(vec![a(), b(), c()]),
-            ),
+            ("state = OPEN priority > LOW OR tags:work", and(vec![a(), or(vec![b(), c()])])),
+            ("state = OPEN OR priority > LOW tags:work", and(vec![or(vec![a(), b()]), c()])),
+            ("state = OPEN priority > LOW tags:work", and(vec![a(), b(), c()])),
             // Chains flatten.
-            (
-                "state = OPEN AND priority > LOW AND tags:work",
-                and(vec![a(), b(), c()]),
-            ),
-            (
-                "state = OPEN OR priority > LOW OR tags:work",
-                or(vec![a(), b(), c()]),
-            ),
-            (
-                "state = OPEN AND (priority > LOW AND tags:work)",
-                and(vec![a(), b(), c()]),
-            ),
+            ("state = OPEN AND priority > LOW AND tags:work", and(vec![a(), b(), c()])),
+            ("state = OPEN OR priority > LOW OR tags:work", or(vec![a(), b(), c()])),
+            ("state = OPEN AND (priority > LOW AND tags:work)", and(vec![a(), b(), c()])),
             // Parentheses override.
-            (
-                "(state = OPEN AND priority > LOW) OR tags:work",
-                or(vec![and(vec![a(), b()]), c()]),
-            ),
-            (
-                "state = OPEN AND (priority > LOW OR tags:work) milk",
-                and(vec![a(), or(vec![b(), c()]), d()]),
-            ),
+            ("(state = OPEN AND priority > LOW) OR tags:work", or(vec![and(vec![a(), b()]), c()])),
+            ("state = OPEN AND (priority > LOW OR tags:work) milk", and(vec![a(), or(vec![b(), c()]), d()])),
             ("((state = OPEN))", a()),
             // Negation applies to one term.
             ("NOT state = OPEN", not(a())),
             ("-state = OPEN", not(a())),
             ("-tags:work", not(c())),
-            (
-                "NOT state = OPEN OR priority > LOW",
-                or(vec![not(a()), b()]),
-            ),
+            ("NOT state = OPEN OR priority > LOW", or(vec![not(a()), b()])),
             ("-state=OPEN priority > LOW", and(vec![not(a()), b()])),
-            (
-                "NOT (state = OPEN OR priority > LOW)",
-                not(or(vec![a(), b()])),
-            ),
+            ("NOT (state = OPEN OR priority > LOW)", not(or(vec![a(), b()]))),
             ("NOT(state = OPEN)", not(a())),
             ("-(state = OPEN tags:work)", not(and(vec![a(), c()]))),
             ("NOT NOT state = OPEN", not(not(a()))),
@@ -1714,13 +1486,7 @@ mod tests {
     #[test]
     fn unknown_field_message_names_field_position_and_alternatives() {
         let e = err("colour = red");
-        assert_eq!(
-            e,
-            QueryError::UnknownFilterField {
-                position: 0,
-                name: "colour".to_owned(),
-            }
-        );
+        assert_eq!(e, QueryError::UnknownFilterField { position: 0, name: "colour".to_owned() });
         assert_eq!(
             e.to_string(),
             "unknown field `colour` at position 0; filterable fields: state, priority, tags, \
@@ -1742,14 +1508,7 @@ mod tests {
             ("AND:x", 0, "AND"),
         ];
         for (input, position, name) in cases {
-            assert_eq!(
-                err(input),
-                QueryError::UnknownFilterField {
-                    position,
-                    name: name.to_owned()
-                },
-                "{input}"
-            );
+            assert_eq!(err(input), QueryError::UnknownFilterField { position, name: name.to_owned() }, "{input}");
         }
     }
 
@@ -1765,18 +1524,8 @@ mod tests {
             ("priority >= \"\"", 12, "priority", ""),
             ("due < tomorrow", 6, "due", "tomorrow"),
             ("due < 2026-13-01", 6, "due", "2026-13-01"),
-            (
-                "due_time = 2026-12-01T25:00:00Z",
-                11,
-                "due_time",
-                "2026-12-01T25:00:00Z",
-            ),
-            (
-                "create_time > 2026-12-01T09:00:00",
-                14,
-                "create_time",
-                "2026-12-01T09:00:00",
-            ),
+            ("due_time = 2026-12-01T25:00:00Z", 11, "due_time", "2026-12-01T25:00:00Z"),
+            ("create_time > 2026-12-01T09:00:00", 14, "create_time", "2026-12-01T09:00:00"),
             ("update_time = *", 14, "update_time", "*"),
             ("due:2026-12-01", 4, "due", "2026-12-01"),
             ("due_time:\"*\"", 9, "due_time", "*"),
@@ -1786,25 +1535,15 @@ mod tests {
         ];
         for (input, position, field, value) in cases {
             match err(input) {
-                QueryError::InvalidFilterValue {
-                    position: p,
-                    field: f,
-                    value: v,
-                    ..
-                } => assert_eq!(
-                    (p, f.as_str(), v.as_str()),
-                    (position, field, value),
-                    "{input}"
-                ),
+                QueryError::InvalidFilterValue { position: p, field: f, value: v, .. } => {
+                    assert_eq!((p, f.as_str(), v.as_str()), (position, field, value), "{input}")
+                }
                 other => panic!("{input}: expected InvalidFilterValue, got {other:?}"),
             }
         }
         let message = err("priority = CRITICAL").to_string();
         assert!(message.contains("`CRITICAL`"), "{message}");
-        assert!(
-            message.contains("NONE, LOW, MEDIUM, HIGH, URGENT"),
-            "{message}"
-        );
+        assert!(message.contains("NONE, LOW, MEDIUM, HIGH, URGENT"), "{message}");
     }
 
     #[test]
@@ -1825,12 +1564,9 @@ mod tests {
         ];
         for (input, position, field, operator) in cases {
             match err(input) {
-                QueryError::UnsupportedOperator {
-                    position: p,
-                    field: f,
-                    operator: o,
-                    ..
-                } => assert_eq!((p, f.as_str(), o), (position, field, operator), "{input}"),
+                QueryError::UnsupportedOperator { position: p, field: f, operator: o, .. } => {
+                    assert_eq!((p, f.as_str(), o), (position, field, operator), "{input}")
+                }
                 other => panic!("{input}: expected UnsupportedOperator, got {other:?}"),
             }
         }
@@ -1857,21 +1593,9 @@ mod tests {
             ("priority >   ", 9, "operator `>` is missing a value"),
             ("(priority >)", 10, "operator `>` is missing a value"),
             ("title:", 5, "operator `:` is missing a value"),
-            (
-                "priority > AND state = OPEN",
-                9,
-                "operator `>` is missing a value",
-            ),
-            (
-                "state = OPEN AND",
-                13,
-                "`AND` must be followed by an expression",
-            ),
-            (
-                "state = OPEN OR",
-                13,
-                "`OR` must be followed by an expression",
-            ),
+            ("priority > AND state = OPEN", 9, "operator `>` is missing a value"),
+            ("state = OPEN AND", 13, "`AND` must be followed by an expression"),
+            ("state = OPEN OR", 13, "`OR` must be followed by an expression"),
             ("(milk OR)", 6, "`OR` must be followed by an expression"),
             ("NOT", 0, "`NOT` must be followed by an expression"),
             ("milk NOT ", 5, "`NOT` must be followed by an expression"),
@@ -1882,11 +1606,7 @@ mod tests {
             ("milk AND OR eggs", 9, "unexpected keyword `OR`"),
             // trailing garbage and stray characters
             ("state = OPEN #", 13, "unexpected character `#`"),
-            (
-                "state = OPEN, priority = HIGH",
-                12,
-                "unexpected character `,` in a value",
-            ),
+            ("state = OPEN, priority = HIGH", 12, "unexpected character `,` in a value"),
             ("state = OP#EN", 10, "unexpected character `#` in a value"),
             ("state = (OPEN)", 8, "unexpected character `(` in a value"),
             ("= OPEN", 0, "unexpected character `=`"),
@@ -1896,11 +1616,7 @@ mod tests {
             ("\"buy milk", 0, "unterminated string"),
             ("title:\"abc\\", 6, "unterminated string"),
             ("title:\"a\\nb\"", 8, "unsupported escape `\\n`"),
-            (
-                "\"milk\" = x",
-                0,
-                "quoted string cannot be used as a field name",
-            ),
+            ("\"milk\" = x", 0, "quoted string cannot be used as a field name"),
         ];
         for (input, position, fragment) in cases {
             let e = err(input);
@@ -1922,13 +1638,7 @@ mod tests {
 
         let too_long = "milk ".repeat(MAX_INPUT_CHARS);
         let e = err(&too_long);
-        assert_eq!(
-            e,
-            QueryError::FilterTooLong {
-                len: MAX_INPUT_CHARS * 5,
-                max: MAX_INPUT_CHARS
-            }
-        );
+        assert_eq!(e, QueryError::FilterTooLong { len: MAX_INPUT_CHARS * 5, max: MAX_INPUT_CHARS });
         assert_eq!(e.reason(), "INVALID_FILTER");
         assert_eq!(e.position(), None);
     }
@@ -1942,10 +1652,7 @@ mod tests {
         // 1 000 levels: rejected (here by the length limit, which comes first).
         assert!(parse_filter(&nested_parens(1_000, "state = OPEN")).is_err());
 
-        let too_deep = QueryError::FilterTooDeep {
-            position: MAX_NESTING_DEPTH,
-            max: MAX_NESTING_DEPTH,
-        };
+        let too_deep = QueryError::FilterTooDeep { position: MAX_NESTING_DEPTH, max: MAX_NESTING_DEPTH };
         let cases = [
             nested_parens(600, "milk"),
             nested_parens(MAX_NESTING_DEPTH + 1, "milk"),
@@ -1958,40 +1665,25 @@ mod tests {
         }
         assert_eq!(
             err(&format!("{}milk", "NOT ".repeat(100))),
-            QueryError::FilterTooDeep {
-                position: 4 * MAX_NESTING_DEPTH,
-                max: MAX_NESTING_DEPTH
-            }
+            QueryError::FilterTooDeep { position: 4 * MAX_NESTING_DEPTH, max: MAX_NESTING_DEPTH }
         );
 
         // Exactly at the limit is fine.
-        assert_eq!(
-            ok(&nested_parens(MAX_NESTING_DEPTH, "milk")),
-            search("milk")
-        );
+        assert_eq!(ok(&nested_parens(MAX_NESTING_DEPTH, "milk")), search("milk"));
         let mut expected = search("milk");
         for _ in 0..MAX_NESTING_DEPTH {
             expected = not(expected);
         }
-        assert_eq!(
-            ok(&format!("{}milk", "-".repeat(MAX_NESTING_DEPTH))),
-            expected
-        );
+        assert_eq!(ok(&format!("{}milk", "-".repeat(MAX_NESTING_DEPTH))), expected);
     }
 
     #[test]
     fn depth_guard_alone_prevents_stack_overflow() {
         // Bypass the length limit to show the depth guard does not rely on it.
         let huge = nested_parens(100_000, "milk");
-        assert!(matches!(
-            FilterParser::new(&huge).parse(),
-            Err(QueryError::FilterTooDeep { .. })
-        ));
+        assert!(matches!(FilterParser::new(&huge).parse(), Err(QueryError::FilterTooDeep { .. })));
         let huge = format!("{}milk", "NOT ".repeat(100_000));
-        assert!(matches!(
-            FilterParser::new(&huge).parse(),
-            Err(QueryError::FilterTooDeep { .. })
-        ));
+        assert!(matches!(FilterParser::new(&huge).parse(), Err(QueryError::FilterTooDeep { .. })));
     }
 
     #[test]
@@ -2030,24 +1722,13 @@ mod tests {
             ("priority desc", vec![(Priority, Desc)]),
             ("priority asc", vec![(Priority, Asc)]),
             ("priority DESC", vec![(Priority, Desc)]),
-            (
-                "priority desc, due_time",
-                vec![(Priority, Desc), (DueTime, Asc)],
-            ),
-            (
-                "  priority   desc ,due_time\tasc  ",
-                vec![(Priority, Desc), (DueTime, Asc)],
-            ),
+            ("priority desc, due_time", vec![(Priority, Desc), (DueTime, Asc)]),
+            ("  priority   desc ,due_time\tasc  ", vec![(Priority, Desc), (DueTime, Asc)]),
             ("due desc", vec![(DueTime, Desc)]),
             ("due", vec![(DueTime, Asc)]),
             (
                 "title,create_time desc,update_time,complete_time Asc",
-                vec![
-                    (Title, Asc),
-                    (CreateTime, Desc),
-                    (UpdateTime, Asc),
-                    (CompleteTime, Asc),
-                ],
+                vec![(Title, Asc), (CreateTime, Desc), (UpdateTime, Asc), (CompleteTime, Asc)],
             ),
             (
                 "due_time, priority desc, create_time, update_time, complete_time, title",
@@ -2075,10 +1756,7 @@ mod tests {
             ("  title  ", "title asc"),
             ("due DESC", "due_time desc"),
             ("due_time desc", "due_time desc"),
-            (
-                "complete_time,update_time desc",
-                "complete_time asc,update_time desc",
-            ),
+            ("complete_time,update_time desc", "complete_time asc,update_time desc"),
         ];
         for (input, expected) in cases {
             let order = parse_order_by(input).unwrap();
@@ -2096,39 +1774,16 @@ mod tests {
             SyntaxErrorAt(usize),
         }
         use Expect::*;
-        let unknown = |position, name: &str| {
-            Exactly(QueryError::UnknownOrderField {
-                position,
-                name: name.to_owned(),
-            })
-        };
+        let unknown = |position, name: &str| Exactly(QueryError::UnknownOrderField { position, name: name.to_owned() });
         let cases = [
             ("colour", unknown(0, "colour")),
             ("priority, colour desc", unknown(10, "colour")),
             ("PRIORITY", unknown(0, "PRIORITY")),
             ("state", unknown(0, "state")),
             ("delete_time", unknown(0, "delete_time")),
-            (
-                "priority sideways",
-                Exactly(QueryError::InvalidDirection {
-                    position: 9,
-                    value: "sideways".to_owned(),
-                }),
-            ),
-            (
-                "priority, priority desc",
-                Exactly(QueryError::DuplicateOrderField {
-                    position: 10,
-                    name: "priority",
-                }),
-            ),
-            (
-                "due, due_time",
-                Exactly(QueryError::DuplicateOrderField {
-                    position: 5,
-                    name: "due_time",
-                }),
-            ),
+            ("priority sideways", Exactly(QueryError::InvalidDirection { position: 9, value: "sideways".to_owned() })),
+            ("priority, priority desc", Exactly(QueryError::DuplicateOrderField { position: 10, name: "priority" })),
+            ("due, due_time", Exactly(QueryError::DuplicateOrderField { position: 5, name: "due_time" })),
             ("priority,,due_time", SyntaxErrorAt(9)),
             ("priority, ,due_time", SyntaxErrorAt(9)),
             ("priority,", SyntaxErrorAt(9)),
@@ -2159,14 +1814,8 @@ mod tests {
                 "unknown order_by field `colour` at position 0; sortable fields: due_time \
                  (alias due), priority, create_time, update_time, complete_time, title",
             ),
-            (
-                "priority sideways",
-                "invalid sort direction `sideways` at position 9; expected `asc` or `desc`",
-            ),
-            (
-                "due, due_time",
-                "duplicate order_by field `due_time` at position 5; each field may be used only once",
-            ),
+            ("priority sideways", "invalid sort direction `sideways` at position 9; expected `asc` or `desc`"),
+            ("due, due_time", "duplicate order_by field `due_time` at position 5; each field may be used only once"),
             (
                 "priority,,due_time",
                 "invalid order_by syntax at position 9: empty sort key; check for a doubled, \
@@ -2174,11 +1823,7 @@ mod tests {
             ),
         ];
         for (input, message) in cases {
-            assert_eq!(
-                parse_order_by(input).unwrap_err().to_string(),
-                message,
-                "{input:?}"
-            );
+            assert_eq!(parse_order_by(input).unwrap_err().to_string(), message, "{input:?}");
         }
     }
 
@@ -2186,13 +1831,7 @@ mod tests {
     fn order_by_length_is_bounded() {
         let too_long = "priority ".repeat(MAX_INPUT_CHARS);
         let e = parse_order_by(&too_long).unwrap_err();
-        assert_eq!(
-            e,
-            QueryError::OrderByTooLong {
-                len: MAX_INPUT_CHARS * 9,
-                max: MAX_INPUT_CHARS
-            }
-        );
+        assert_eq!(e, QueryError::OrderByTooLong { len: MAX_INPUT_CHARS * 9, max: MAX_INPUT_CHARS });
         assert_eq!(e.field(), "order_by");
         assert_eq!(e.position(), None);
     }

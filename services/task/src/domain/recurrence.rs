@@ -98,7 +98,11 @@ impl RecurrenceSpec {
             if cron.is_empty() {
                 return Err(Invalid::new("cron", "a CRON rule needs a cron expression"));
             }
-            if input.interval.is_some() || !input.weekdays.is_empty() || input.day_of_month.is_some() || input.nth_weekday.is_some() {
+            if input.interval.is_some()
+                || !input.weekdays.is_empty()
+                || input.day_of_month.is_some()
+                || input.nth_weekday.is_some()
+            {
                 return Err(Invalid::new("frequency", "a CRON rule takes no interval, weekdays or monthly fields"));
             }
         } else {
@@ -167,7 +171,6 @@ impl RecurrenceSpec {
         };
         Rule::new(pattern, end, zone, missing).map_err(invalid_from_rule_error)
     }
-
 }
 
 fn weekday(n: u8) -> Option<Weekday> {

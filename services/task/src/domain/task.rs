@@ -182,8 +182,15 @@ pub enum Field {
 }
 
 impl Field {
-    pub const ALL: [Field; 7] =
-        [Field::Title, Field::Description, Field::Priority, Field::Tags, Field::Due, Field::Reminders, Field::Recurrence];
+    pub const ALL: [Field; 7] = [
+        Field::Title,
+        Field::Description,
+        Field::Priority,
+        Field::Tags,
+        Field::Due,
+        Field::Reminders,
+        Field::Recurrence,
+    ];
 
     pub fn path(self) -> &'static str {
         match self {
@@ -333,7 +340,11 @@ mod tests {
             recurrence: None,
         };
         let mut content = base.clone();
-        let patch = TaskPatch { title: Some(Title::parse("b").unwrap()), priority: Some(Priority::Low), ..TaskPatch::default() };
+        let patch = TaskPatch {
+            title: Some(Title::parse("b").unwrap()),
+            priority: Some(Priority::Low),
+            ..TaskPatch::default()
+        };
         let changed = content.apply(patch);
         assert_eq!(changed, vec!["title"]);
         assert_eq!(content.title.as_str(), "b");

@@ -18,10 +18,7 @@ use shared::auth::UserId;
 /// Connects to `url` (`postgres://…` or `sqlite://…`).
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10));
+    options.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(10));
     if url.starts_with("sqlite:") {
         // One writer at a time is all SQLite does; a small pool avoids busy waits.
         options.max_connections(if url.contains(":memory:") { 1 } else { 4 });

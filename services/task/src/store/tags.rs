@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, Order, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, Order, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use shared::auth::UserId;
 
@@ -65,7 +65,12 @@ pub async fn delete(conn: &impl ConnectionTrait, user: &UserId, id: TagId) -> Re
 }
 
 /// A page of `user`'s tags in creation order (ids are time-ordered), after `after`.
-pub async fn list(conn: &impl ConnectionTrait, user: &UserId, page_size: u64, after: Option<&str>) -> Result<(Vec<Tag>, bool), DbErr> {
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    user: &UserId,
+    page_size: u64,
+    after: Option<&str>,
+) -> Result<(Vec<Tag>, bool), DbErr> {
     let mut select = tags::Entity::find().filter(tags::Column::UserId.eq(user.as_str()));
     if let Some(after) = after {
         select = select.filter(tags::Column::Id.gt(after));

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, Order,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, Order, QueryFilter,
+    QueryOrder, QuerySelect, Set,
     sea_query::{Expr, Func, LikeExpr, Query, SimpleExpr},
 };
 use shared::auth::UserId;
@@ -37,18 +37,20 @@ pub struct ListQuery {
 }
 
 pub async fn find(conn: &impl ConnectionTrait, user: &UserId, id: TaskId) -> Result<Option<Task>, DbErr> {
-    let Some(row) = tasks::Entity::find_by_id(id.as_stored())
-        .filter(tasks::Column::UserId.eq(user.as_str()))
-        .one(conn)
-        .await?
+    let Some(row) =
+        tasks::Entity::find_by_id(id.as_stored()).filter(tasks::Column::UserId.eq(user.as_str())).one(conn).await?
     else {
         return Ok(None);
     };
-    let mut tags = load_tags(conn, &[row.id.clone()]).await?;
+    let mut tags = load_tags(conn, std::slice::from_ref(&row.id)).await?;
     from_row(row, &mut tags).map(Some)
 }
 
-pub async fn find_by_request_id(conn: &impl ConnectionTrait, user: &UserId, request_id: &str) -> Result<Option<Task>, DbErr> {
+pub async fn find_by_request_id(
+    conn: &impl ConnectionTrait,
+    user: &UserId,
+    request_id: &str,
+) -> Result<Option<Task>, DbErr> {
     let Some(row) = tasks::Entity::find()
         .filter(tasks::Column::UserId.eq(user.as_str()))
         .filter(tasks::Column::CreateRequestId.eq(request_id))
@@ -57,7 +59,7 @@ pub async fn find_by_request_id(conn: &impl ConnectionTrait, user: &UserId, requ
     else {
         return Ok(None);
     };
-    let mut tags = load_tags(conn, &[row.id.clone()]).await?;
+    let mut tags = load_tags(conn, std::slice::from_ref(&row.id)).await?;
     from_row(row, &mut tags).map(Some)
 }
 
@@ -83,10 +85,7 @@ pub async fn update(conn: &impl ConnectionTrait, task: &Task, tags_changed: bool
 
 async fn write_tags(conn: &impl ConnectionTrait, task: &Task, replace: bool) -> Result<(), DbErr> {
     if replace {
-        task_tags::Entity::delete_many()
-            .filter(task_tags::Column::TaskId.eq(task.id.as_stored()))
-            .exec(conn)
-            .await?;
+        task_tags::Entity::delete_many().filter(task_tags::Column::TaskId.eq(task.id.as_stored())).exec(conn).await?;
     }
     if task.content.tags.is_empty() {
         return Ok(());
@@ -106,10 +105,8 @@ async fn load_tags(conn: &impl ConnectionTrait, task_ids: &[String]) -> Result<H
     if task_ids.is_empty() {
         return Ok(by_task);
     }
-    let rows = task_tags::Entity::find()
-        .filter(task_tags::Column::TaskId.is_in(task_ids.iter().cloned()))
-        .all(conn)
-        .await?;
+    let rows =
+        task_tags::Entity::find().filter(task_tags::Column::TaskId.is_in(task_ids.iter().cloned())).all(conn).await?;
     for row in rows {
         if let Some(tag) = TagId::from_stored(&row.tag_id) {
             by_task.entry(row.task_id).or_default().push(tag);
@@ -134,10 +131,13 @@ pub async fn tasks_with_tag(conn: &impl ConnectionTrait, user: &UserId, tag: Tag
 }
 
 /// One page of `user`'s tasks and, when more follow, the position after it.
-pub async fn list(conn: &impl ConnectionTrait, user: &UserId, query: &ListQuery) -> Result<(Vec<Task>, Option<Position>), DbErr> {
-    let mut select = tasks::Entity::find()
-        .filter(tasks::Column::UserId.eq(user.as_str()))
-        .filter(filter_condition(&query.filter));
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    user: &UserId,
+    query: &ListQuery,
+) -> Result<(Vec<Task>, Option<Position>), DbErr> {
+    let mut select =
+        tasks::Entity::find().filter(tasks::Column::UserId.eq(user.as_str())).filter(filter_condition(&query.filter));
     if !query.show_deleted {
         select = select.filter(tasks::Column::DeleteTime.is_null());
     }
@@ -147,11 +147,7 @@ pub async fn list(conn: &impl ConnectionTrait, user: &UserId, query: &ListQuery)
     for (field, direction) in &query.order.0 {
         select = select.order_by(order_column(*field), order(*direction));
     }
-    let mut rows = select
-        .order_by(tasks::Column::Id, Order::Asc)
-        .limit(query.page_size + 1)
-        .all(conn)
-        .await?;
+    let mut rows = select.order_by(tasks::Column::Id, Order::Asc).limit(query.page_size + 1).all(conn).await?;
 
     let more = rows.len() as u64 > query.page_size;
     rows.truncate(query.page_size as usize);
@@ -169,9 +165,11 @@ pub async fn list(conn: &impl ConnectionTrait, user: &UserId, query: &ListQuery)
 /// order is already rejected by its fingerprint; this guards the shape).
 pub fn position_fits(order: &OrderBy, position: &Position) -> bool {
     position.keys.len() == order.0.len()
-        && order.0.iter().zip(&position.keys).all(|((field, _), key)| {
-            (*field == OrderField::Title) == matches!(key, KeyValue::Text(_))
-        })
+        && order
+            .0
+            .iter()
+            .zip(&position.keys)
+            .all(|((field, _), key)| (*field == OrderField::Title) == matches!(key, KeyValue::Text(_)))
 }
 
 fn order(direction: Direction) -> Order {
@@ -267,19 +265,27 @@ fn predicate(p: &Predicate) -> SimpleExpr {
             let mut sub = Query::select();
             sub.expr(Expr::val(1))
                 .from(task_tags::Entity)
-                .inner_join(tags::Entity, Expr::col((tags::Entity, tags::Column::Id)).equals((task_tags::Entity, task_tags::Column::TagId)))
-                .and_where(Expr::col((task_tags::Entity, task_tags::Column::TaskId)).equals((tasks::Entity, tasks::Column::Id)));
+                .inner_join(
+                    tags::Entity,
+                    Expr::col((tags::Entity, tags::Column::Id)).equals((task_tags::Entity, task_tags::Column::TagId)),
+                )
+                .and_where(
+                    Expr::col((task_tags::Entity, task_tags::Column::TaskId))
+                        .equals((tasks::Entity, tasks::Column::Id)),
+                );
             match TagId::from_name(name) {
                 Ok(id) => sub.and_where(Expr::col((tags::Entity, tags::Column::Id)).eq(id.as_stored())),
-                Err(_) => sub.and_where(Expr::col((tags::Entity, tags::Column::NameKey)).eq(name.trim().to_lowercase())),
+                Err(_) => {
+                    sub.and_where(Expr::col((tags::Entity, tags::Column::NameKey)).eq(name.trim().to_lowercase()))
+                }
             };
             Expr::exists(sub.to_owned())
         }
         Predicate::HasAnyTag => {
             let mut sub = Query::select();
-            sub.expr(Expr::val(1))
-                .from(task_tags::Entity)
-                .and_where(Expr::col((task_tags::Entity, task_tags::Column::TaskId)).equals((tasks::Entity, tasks::Column::Id)));
+            sub.expr(Expr::val(1)).from(task_tags::Entity).and_where(
+                Expr::col((task_tags::Entity, task_tags::Column::TaskId)).equals((tasks::Entity, tasks::Column::Id)),
+            );
             Expr::exists(sub.to_owned())
         }
         Predicate::TextContains { field, needle } => contains(text_column(*field), needle),
@@ -295,13 +301,17 @@ fn predicate(p: &Predicate) -> SimpleExpr {
             let micros = to_micros(*value);
             match field {
                 // "No due/completion" is stored as NONE_SORT: exclude it explicitly.
-                TimeField::Due => tasks::Column::DueSort.ne(NONE_SORT).and(compare(tasks::Column::DueSort, *cmp, micros)),
+                TimeField::Due => {
+                    tasks::Column::DueSort.ne(NONE_SORT).and(compare(tasks::Column::DueSort, *cmp, micros))
+                }
                 TimeField::Complete => {
                     tasks::Column::CompleteSort.ne(NONE_SORT).and(compare(tasks::Column::CompleteSort, *cmp, micros))
                 }
                 TimeField::Create => compare(tasks::Column::CreateTime, *cmp, micros),
                 TimeField::Update => compare(tasks::Column::UpdateTime, *cmp, micros),
-                TimeField::Delete => tasks::Column::DeleteTime.is_not_null().and(compare(tasks::Column::DeleteTime, *cmp, micros)),
+                TimeField::Delete => {
+                    tasks::Column::DeleteTime.is_not_null().and(compare(tasks::Column::DeleteTime, *cmp, micros))
+                }
             }
         }
         Predicate::TimeIsSet(field) => match field {
@@ -323,8 +333,7 @@ fn text_column(field: TextField) -> tasks::Column {
 /// Case-insensitive substring match, with LIKE's wildcards escaped.
 fn contains(column: tasks::Column, needle: &str) -> SimpleExpr {
     let escaped = needle.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    Expr::expr(Func::lower(Expr::col((tasks::Entity, column))))
-        .like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
+    Expr::expr(Func::lower(Expr::col((tasks::Entity, column)))).like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
 }
 
 fn to_row(task: &Task) -> Result<tasks::Model, DbErr> {
@@ -369,12 +378,8 @@ fn from_row(row: tasks::Model, tags: &mut HashMap<String, Vec<TagId>>) -> Result
         }),
     };
     let reminders: Vec<Reminder> = serde_json::from_str(&row.reminders).map_err(|_| corrupt("reminders"))?;
-    let recurrence: Option<RecurrenceSpec> = row
-        .recurrence
-        .as_deref()
-        .map(serde_json::from_str)
-        .transpose()
-        .map_err(|_| corrupt("recurrence"))?;
+    let recurrence: Option<RecurrenceSpec> =
+        row.recurrence.as_deref().map(serde_json::from_str).transpose().map_err(|_| corrupt("recurrence"))?;
     Ok(Task {
         id: TaskId::from_stored(&row.id).ok_or_else(|| corrupt("id"))?,
         user: UserId::parse(&row.user_id).map_err(|_| corrupt("user"))?,
@@ -395,4 +400,3 @@ fn from_row(row: tasks::Model, tags: &mut HashMap<String, Vec<TagId>>) -> Result
         revision: row.revision,
     })
 }
-

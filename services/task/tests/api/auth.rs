@@ -26,7 +26,12 @@ async fn calls_without_a_valid_token_are_unauthenticated(backend: Backend) {
         let claims = shared::auth::Claims { sub: ALICE.into(), exp: 1_000_000, iat: None };
         encode(&Header::default(), &claims, &EncodingKey::from_secret(SECRET.as_bytes())).unwrap()
     };
-    for header in [format!("Bearer {forged}"), format!("Bearer {expired}"), "Bearer not.a.jwt".into(), format!("Basic {}", token(ALICE))] {
+    for header in [
+        format!("Bearer {forged}"),
+        format!("Bearer {expired}"),
+        "Bearer not.a.jwt".into(),
+        format!("Basic {}", token(ALICE)),
+    ] {
         let err = app.client().create_task(with_header(&header, create_request(new_task("x")))).await.unwrap_err();
         assert_eq!(err.code(), Code::Unauthenticated, "{header}: {err:?}");
     }

@@ -9,7 +9,10 @@ use shared::{
     auth::issue_hs256_token,
     proto::todo::task::v1::{self as pb, task_service_client::TaskServiceClient},
 };
-use task::{Application, Settings, store::entities::{outbox, tasks}};
+use task::{
+    Application, Settings,
+    store::entities::{outbox, tasks},
+};
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, Request, Status, transport::Channel};
 
@@ -120,12 +123,19 @@ impl TestApp {
     }
 
     pub async fn get(&self, user: &str, name: &str) -> Result<pb::Task, Status> {
-        self.client().get_task(as_user(user, pb::GetTaskRequest { name: name.to_owned() })).await.map(|r| r.into_inner())
+        self.client()
+            .get_task(as_user(user, pb::GetTaskRequest { name: name.to_owned() }))
+            .await
+            .map(|r| r.into_inner())
     }
 
     pub async fn create_tag(&self, user: &str, display_name: &str) -> pb::Tag {
         let tag = pb::Tag { display_name: display_name.to_owned(), color: "#112233".into(), ..Default::default() };
-        self.client().create_tag(as_user(user, pb::CreateTagRequest { tag: Some(tag) })).await.expect("create tag").into_inner()
+        self.client()
+            .create_tag(as_user(user, pb::CreateTagRequest { tag: Some(tag) }))
+            .await
+            .expect("create tag")
+            .into_inner()
     }
 
     pub async fn list(&self, user: &str, request: pb::ListTasksRequest) -> Result<pb::ListTasksResponse, Status> {

@@ -19,18 +19,33 @@ async fn another_users_tasks_are_invisible_and_untouchable(backend: Backend) {
     };
     not_found(c.get_task(as_user(BOB, pb::GetTaskRequest { name: name.clone() })).await, "GetTask");
     not_found(
-        c.update_task(as_user(BOB, pb::UpdateTaskRequest {
-            task: Some(pb::Task { name: name.clone(), title: "mine now".into(), ..Default::default() }),
-            update_mask: mask(&["title"]),
-            etag: String::new(),
-        }))
+        c.update_task(as_user(
+            BOB,
+            pb::UpdateTaskRequest {
+                task: Some(pb::Task { name: name.clone(), title: "mine now".into(), ..Default::default() }),
+                update_mask: mask(&["title"]),
+                etag: String::new(),
+            },
+        ))
         .await,
         "UpdateTask",
     );
-    not_found(c.complete_task(as_user(BOB, pb::CompleteTaskRequest { name: name.clone(), etag: String::new() })).await, "CompleteTask");
-    not_found(c.reopen_task(as_user(BOB, pb::ReopenTaskRequest { name: name.clone(), etag: String::new() })).await, "ReopenTask");
-    not_found(c.delete_task(as_user(BOB, pb::DeleteTaskRequest { name: name.clone(), etag: String::new() })).await, "DeleteTask");
-    not_found(c.undelete_task(as_user(BOB, pb::UndeleteTaskRequest { name: name.clone(), etag: String::new() })).await, "UndeleteTask");
+    not_found(
+        c.complete_task(as_user(BOB, pb::CompleteTaskRequest { name: name.clone(), etag: String::new() })).await,
+        "CompleteTask",
+    );
+    not_found(
+        c.reopen_task(as_user(BOB, pb::ReopenTaskRequest { name: name.clone(), etag: String::new() })).await,
+        "ReopenTask",
+    );
+    not_found(
+        c.delete_task(as_user(BOB, pb::DeleteTaskRequest { name: name.clone(), etag: String::new() })).await,
+        "DeleteTask",
+    );
+    not_found(
+        c.undelete_task(as_user(BOB, pb::UndeleteTaskRequest { name: name.clone(), etag: String::new() })).await,
+        "UndeleteTask",
+    );
 
     let bobs_list = app.list(BOB, pb::ListTasksRequest { show_deleted: true, ..Default::default() }).await.unwrap();
     assert!(bobs_list.tasks.is_empty());
@@ -58,15 +73,21 @@ async fn another_users_tags_are_invisible_and_unusable(backend: Backend) {
     let err = c.get_tag(as_user(BOB, pb::GetTagRequest { name: tag.name.clone() })).await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     let err = c
-        .update_tag(as_user(BOB, pb::UpdateTagRequest {
-            tag: Some(pb::Tag { name: tag.name.clone(), display_name: "mine".into(), ..Default::default() }),
-            update_mask: mask(&["display_name"]),
-            etag: String::new(),
-        }))
+        .update_tag(as_user(
+            BOB,
+            pb::UpdateTagRequest {
+                tag: Some(pb::Tag { name: tag.name.clone(), display_name: "mine".into(), ..Default::default() }),
+                update_mask: mask(&["display_name"]),
+                etag: String::new(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
-    let err = c.delete_tag(as_user(BOB, pb::DeleteTagRequest { name: tag.name.clone(), force: true, etag: String::new() })).await.unwrap_err();
+    let err = c
+        .delete_tag(as_user(BOB, pb::DeleteTagRequest { name: tag.name.clone(), force: true, etag: String::new() }))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     let listed = c.list_tags(as_user(BOB, pb::ListTagsRequest::default())).await.unwrap().into_inner();
     assert!(listed.tags.is_empty());
@@ -79,7 +100,10 @@ async fn another_users_tags_are_invisible_and_unusable(backend: Backend) {
     assert_error(&err, Code::InvalidArgument, "UNKNOWN_TAG", Some("task.tags[0]"));
     // Nor find her tasks by it.
     app.create(ALICE, pb::Task { tags: vec![tag.name.clone()], ..new_task("tagged") }).await;
-    let filtered = app.list(BOB, pb::ListTasksRequest { filter: format!("tags:\"{}\"", tag.name), ..Default::default() }).await.unwrap();
+    let filtered = app
+        .list(BOB, pb::ListTasksRequest { filter: format!("tags:\"{}\"", tag.name), ..Default::default() })
+        .await
+        .unwrap();
     assert!(filtered.tasks.is_empty());
 
     let still = c.get_tag(as_user(ALICE, pb::GetTagRequest { name: tag.name.clone() })).await.unwrap().into_inner();

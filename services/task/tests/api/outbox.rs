@@ -14,11 +14,19 @@ async fn each_mutation_writes_exactly_one_event_in_revision_order(backend: Backe
     let mut c = app.client();
     let task = app.create_titled(ALICE, "life cycle").await;
     let name = task.name.clone();
-    c.update_task(as_user(ALICE, pb::UpdateTaskRequest {
-        task: Some(pb::Task { name: name.clone(), title: "renamed".into(), priority: pb::Priority::Low as i32, ..Default::default() }),
-        update_mask: mask(&["title", "priority"]),
-        etag: String::new(),
-    }))
+    c.update_task(as_user(
+        ALICE,
+        pb::UpdateTaskRequest {
+            task: Some(pb::Task {
+                name: name.clone(),
+                title: "renamed".into(),
+                priority: pb::Priority::Low as i32,
+                ..Default::default()
+            }),
+            update_mask: mask(&["title", "priority"]),
+            etag: String::new(),
+        },
+    ))
     .await
     .unwrap();
     c.complete_task(as_user(ALICE, pb::CompleteTaskRequest { name: name.clone(), etag: String::new() })).await.unwrap();
@@ -91,7 +99,9 @@ async fn concurrent_writes_of_one_user_get_distinct_ordered_revisions(backend: B
     let app = spawn_app(backend).await;
     let writers = (0..20).map(|i| {
         let mut client = app.client();
-        async move { client.create_task(as_user(ALICE, create_request(new_task(&format!("t{i}"))))).await.unwrap().into_inner() }
+        async move {
+            client.create_task(as_user(ALICE, create_request(new_task(&format!("t{i}"))))).await.unwrap().into_inner()
+        }
     });
     let mut revisions: Vec<i64> = futures::future::join_all(writers).await.iter().map(|t| t.revision).collect();
     revisions.sort_unstable();

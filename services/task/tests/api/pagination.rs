@@ -52,7 +52,10 @@ async fn pages_of_100_return_2500_tasks_each_once_in_order_despite_concurrent_in
     let mut token = String::new();
     let mut pages = 0;
     loop {
-        let page = app.list(ALICE, pb::ListTasksRequest { page_size: 100, page_token: token, ..Default::default() }).await.unwrap();
+        let page = app
+            .list(ALICE, pb::ListTasksRequest { page_size: 100, page_token: token, ..Default::default() })
+            .await
+            .unwrap();
         assert!(page.tasks.len() <= 100);
         pages += 1;
         seen.extend(page.tasks);
@@ -110,7 +113,8 @@ async fn multi_key_ordering_pages_match_a_single_listing(backend: Backend) {
         assert_eq!(paged, whole, "{order_by}");
         assert_eq!(paged.len(), 90);
     }
-    let by_priority = app.list(ALICE, pb::ListTasksRequest { order_by: "priority desc".into(), ..Default::default() }).await.unwrap();
+    let by_priority =
+        app.list(ALICE, pb::ListTasksRequest { order_by: "priority desc".into(), ..Default::default() }).await.unwrap();
     assert_eq!(by_priority.tasks[0].priority, pb::Priority::Urgent as i32);
     app.stop().await;
 }
@@ -120,18 +124,45 @@ async fn filters_select_by_state_priority_tags_due_title_and_time(backend: Backe
     let urgent_tag = app.create_tag(ALICE, "Errands").await;
     let due = |date: &str| Some(pb::Due { value: Some(pb::due::Value::Date(date.into())) });
     let milk = app
-        .create(ALICE, pb::Task { priority: pb::Priority::Urgent as i32, tags: vec![urgent_tag.name.clone()], due: due("2026-12-01"), ..new_task("Buy MILK") })
+        .create(
+            ALICE,
+            pb::Task {
+                priority: pb::Priority::Urgent as i32,
+                tags: vec![urgent_tag.name.clone()],
+                due: due("2026-12-01"),
+                ..new_task("Buy MILK")
+            },
+        )
         .await;
-    let report = app.create(ALICE, pb::Task { priority: pb::Priority::Low as i32, due: due("2027-03-01"), description: "quarterly".into(), ..new_task("Report") }).await;
+    let report = app
+        .create(
+            ALICE,
+            pb::Task {
+                priority: pb::Priority::Low as i32,
+                due: due("2027-03-01"),
+                description: "quarterly".into(),
+                ..new_task("Report")
+            },
+        )
+        .await;
     let idle = app.create_titled(ALICE, "Someday 100%_done").await;
-    app.client().complete_task(as_user(ALICE, pb::CompleteTaskRequest { name: report.name.clone(), etag: String::new() })).await.unwrap();
+    app.client()
+        .complete_task(as_user(ALICE, pb::CompleteTaskRequest { name: report.name.clone(), etag: String::new() }))
+        .await
+        .unwrap();
 
     let names = |filter: &str| {
         let app = &app;
         let filter = filter.to_owned();
         async move {
-            let mut names: Vec<String> =
-                app.list(ALICE, pb::ListTasksRequest { filter, ..Default::default() }).await.unwrap().tasks.into_iter().map(|t| t.name).collect();
+            let mut names: Vec<String> = app
+                .list(ALICE, pb::ListTasksRequest { filter, ..Default::default() })
+                .await
+                .unwrap()
+                .tasks
+                .into_iter()
+                .map(|t| t.name)
+                .collect();
             names.sort();
             names
         }
@@ -180,7 +211,15 @@ async fn bad_list_parameters_are_invalid_arguments(backend: Backend) {
     // A token is bound to its query.
     let first = app.list(ALICE, pb::ListTasksRequest { page_size: 1, ..Default::default() }).await.unwrap();
     let err = app
-        .list(ALICE, pb::ListTasksRequest { page_size: 1, page_token: first.next_page_token, filter: "state = OPEN".into(), ..Default::default() })
+        .list(
+            ALICE,
+            pb::ListTasksRequest {
+                page_size: 1,
+                page_token: first.next_page_token,
+                filter: "state = OPEN".into(),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap_err();
     assert_error(&err, Code::InvalidArgument, "INVALID_PAGE_TOKEN", Some("page_token"));

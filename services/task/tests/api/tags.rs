@@ -13,10 +13,16 @@ async fn tags_can_be_created_read_listed_renamed_and_deleted(backend: Backend) {
     assert_eq!(work.color, "#112233");
     let home = app.create_tag(ALICE, "Home").await;
 
-    let got = app.client().get_tag(as_user(ALICE, pb::GetTagRequest { name: work.name.clone() })).await.unwrap().into_inner();
+    let got =
+        app.client().get_tag(as_user(ALICE, pb::GetTagRequest { name: work.name.clone() })).await.unwrap().into_inner();
     assert_eq!(got, work);
 
-    let page1 = app.client().list_tags(as_user(ALICE, pb::ListTagsRequest { page_size: 1, page_token: String::new() })).await.unwrap().into_inner();
+    let page1 = app
+        .client()
+        .list_tags(as_user(ALICE, pb::ListTagsRequest { page_size: 1, page_token: String::new() }))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(page1.tags, vec![work.clone()]);
     let page2 = app
         .client()
@@ -29,27 +35,36 @@ async fn tags_can_be_created_read_listed_renamed_and_deleted(backend: Backend) {
 
     let renamed = app
         .client()
-        .update_tag(as_user(ALICE, pb::UpdateTagRequest {
-            tag: Some(pb::Tag { name: work.name.clone(), display_name: "Office".into(), ..Default::default() }),
-            update_mask: mask(&["display_name"]),
-            etag: work.etag.clone(),
-        }))
+        .update_tag(as_user(
+            ALICE,
+            pb::UpdateTagRequest {
+                tag: Some(pb::Tag { name: work.name.clone(), display_name: "Office".into(), ..Default::default() }),
+                update_mask: mask(&["display_name"]),
+                etag: work.etag.clone(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
     assert_eq!((renamed.display_name.as_str(), renamed.color.as_str()), ("Office", "#112233"));
     let err = app
         .client()
-        .update_tag(as_user(ALICE, pb::UpdateTagRequest {
-            tag: Some(pb::Tag { name: work.name.clone(), color: "#000000".into(), ..Default::default() }),
-            update_mask: mask(&["color"]),
-            etag: work.etag.clone(),
-        }))
+        .update_tag(as_user(
+            ALICE,
+            pb::UpdateTagRequest {
+                tag: Some(pb::Tag { name: work.name.clone(), color: "#000000".into(), ..Default::default() }),
+                update_mask: mask(&["color"]),
+                etag: work.etag.clone(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_error(&err, Code::Aborted, "ETAG_MISMATCH", None);
 
-    app.client().delete_tag(as_user(ALICE, pb::DeleteTagRequest { name: home.name.clone(), force: false, etag: String::new() })).await.unwrap();
+    app.client()
+        .delete_tag(as_user(ALICE, pb::DeleteTagRequest { name: home.name.clone(), force: false, etag: String::new() }))
+        .await
+        .unwrap();
     let err = app.client().get_tag(as_user(ALICE, pb::GetTagRequest { name: home.name.clone() })).await.unwrap_err();
     assert_error(&err, Code::NotFound, "TAG_NOT_FOUND", None);
     app.stop().await;
@@ -76,10 +91,12 @@ async fn tag_names_are_unique_per_user_ignoring_case_and_bad_tags_are_rejected(b
 async fn a_tag_in_use_is_deleted_only_with_force_which_detaches_it(backend: Backend) {
     let app = spawn_app(backend).await;
     let work = app.create_tag(ALICE, "Work").await;
-    let task = app.create(ALICE, pb::Task { tags: vec![work.name.clone(), work.name.clone()], ..new_task("report") }).await;
+    let task =
+        app.create(ALICE, pb::Task { tags: vec![work.name.clone(), work.name.clone()], ..new_task("report") }).await;
     assert_eq!(task.tags, vec![work.name.clone()], "duplicates collapse");
 
-    let listed = app.list(ALICE, pb::ListTasksRequest { filter: "tags:\"work\"".into(), ..Default::default() }).await.unwrap();
+    let listed =
+        app.list(ALICE, pb::ListTasksRequest { filter: "tags:\"work\"".into(), ..Default::default() }).await.unwrap();
     assert_eq!(listed.tasks.len(), 1);
 
     let delete = |force| pb::DeleteTagRequest { name: work.name.clone(), force, etag: String::new() };

@@ -60,8 +60,16 @@ async fn invalid_creates_name_the_field_and_change_nothing(backend: Backend) {
         ("oversized title", new_task(&"x".repeat(501)), "task.title"),
         ("oversized description", pb::Task { description: "d".repeat(20_001), ..new_task("t") }, "task.description"),
         ("unknown priority", pb::Task { priority: 42, ..new_task("t") }, "task.priority"),
-        ("bad time zone", pb::Task { due: zoned("2026-12-01T09:00", "Mars/Olympus"), ..new_task("t") }, "task.due.date_time.time_zone"),
-        ("bad local time", pb::Task { due: zoned("2026-12-01 09:00", "UTC"), ..new_task("t") }, "task.due.date_time.local_time"),
+        (
+            "bad time zone",
+            pb::Task { due: zoned("2026-12-01T09:00", "Mars/Olympus"), ..new_task("t") },
+            "task.due.date_time.time_zone",
+        ),
+        (
+            "bad local time",
+            pb::Task { due: zoned("2026-12-01 09:00", "UTC"), ..new_task("t") },
+            "task.due.date_time.local_time",
+        ),
         (
             "bad date",
             pb::Task { due: Some(pb::Due { value: Some(pb::due::Value::Date("2026-02-30".into())) }), ..new_task("t") },
@@ -93,7 +101,11 @@ async fn invalid_creates_name_the_field_and_change_nothing(backend: Backend) {
             },
             "task.recurrence.cron",
         ),
-        ("calendar recurrence without due", pb::Task { recurrence: Some(daily(None)), ..new_task("t") }, "task.recurrence"),
+        (
+            "calendar recurrence without due",
+            pb::Task { recurrence: Some(daily(None)), ..new_task("t") },
+            "task.recurrence",
+        ),
         (
             "reminder relative to a missing due",
             pb::Task {
@@ -108,7 +120,11 @@ async fn invalid_creates_name_the_field_and_change_nothing(backend: Backend) {
         ("malformed tag name", pb::Task { tags: vec!["work".into()], ..new_task("t") }, "task.tags[0]"),
     ];
     // A well-formed name of a tag that does not exist.
-    cases.push(("unknown tag", pb::Task { tags: vec![format!("tags/{}", uuid::Uuid::new_v4())], ..new_task("t") }, "task.tags[0]"));
+    cases.push((
+        "unknown tag",
+        pb::Task { tags: vec![format!("tags/{}", uuid::Uuid::new_v4())], ..new_task("t") },
+        "task.tags[0]",
+    ));
 
     for (case, task, field) in cases {
         let err = app.client().create_task(as_user(ALICE, create_request(task))).await.expect_err(case);
@@ -178,11 +194,14 @@ async fn update_changes_only_the_masked_fields(backend: Backend) {
     };
     let updated = app
         .client()
-        .update_task(as_user(ALICE, pb::UpdateTaskRequest {
-            task: Some(patch),
-            update_mask: mask(&["title", "priority", "update_time"]),
-            etag: task.etag.clone(),
-        }))
+        .update_task(as_user(
+            ALICE,
+            pb::UpdateTaskRequest {
+                task: Some(patch),
+                update_mask: mask(&["title", "priority", "update_time"]),
+                etag: task.etag.clone(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -196,7 +215,10 @@ async fn update_changes_only_the_masked_fields(backend: Backend) {
     let patch = pb::Task { name: task.name.clone(), description: "changed".into(), ..Default::default() };
     let updated = app
         .client()
-        .update_task(as_user(ALICE, pb::UpdateTaskRequest { task: Some(patch), update_mask: None, etag: String::new() }))
+        .update_task(as_user(
+            ALICE,
+            pb::UpdateTaskRequest { task: Some(patch), update_mask: None, etag: String::new() },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -206,7 +228,10 @@ async fn update_changes_only_the_masked_fields(backend: Backend) {
     let patch = pb::Task { name: task.name.clone(), title: "only title".into(), ..Default::default() };
     let replaced = app
         .client()
-        .update_task(as_user(ALICE, pb::UpdateTaskRequest { task: Some(patch), update_mask: mask(&["*"]), etag: String::new() }))
+        .update_task(as_user(
+            ALICE,
+            pb::UpdateTaskRequest { task: Some(patch), update_mask: mask(&["*"]), etag: String::new() },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -253,7 +278,8 @@ async fn soft_delete_and_undelete_follow_aip_164(backend: Backend) {
     // Still readable, but not listed unless asked.
     assert!(app.get(ALICE, &task.name).await.unwrap().delete_time.is_some());
     assert!(app.list(ALICE, pb::ListTasksRequest::default()).await.unwrap().tasks.is_empty());
-    let with_deleted = app.list(ALICE, pb::ListTasksRequest { show_deleted: true, ..Default::default() }).await.unwrap();
+    let with_deleted =
+        app.list(ALICE, pb::ListTasksRequest { show_deleted: true, ..Default::default() }).await.unwrap();
     assert_eq!(with_deleted.tasks.len(), 1);
 
     let err = app

@@ -1,0 +1,103 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Production-style verification: ES256 tokens checked against keys fetched
+//! from a JWKS URL served over real HTTP on loopback.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use p256::{SecretKey, elliptic_curve::sec1::ToEncodedPoint, pkcs8::EncodePrivateKey};
+use shared::auth::{AuthConfig, AuthError, Authenticator, Claims, issue_hs256_token};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpListener,
+};
+
+struct KeyPair {
+    kid: &'static str,
+    encoding: EncodingKey,
+    jwk: serde_json::Value,
+}
+
+fn key_pair(kid: &'static str, seed: u8) -> KeyPair {
+    let secret = SecretKey::from_slice(&[seed; 32]).unwrap();
+    let pem = secret.to_pkcs8_pem(Default::default()).unwrap();
+    let point = secret.public_key().to_encoded_point(false);
+    let jwk = serde_json::json!({
+        "kty": "EC", "crv": "P-256", "kid": kid, "alg": "ES256", "use": "sig",
+        "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
+        "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()),
+    });
+    KeyPair { kid, encoding: EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(), jwk }
+}
+
+fn sign(key: &KeyPair, subject: &str) -> String {
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(key.kid.to_owned());
+    let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 600;
+    encode(&header, &Claims { sub: subject.to_owned(), exp, iat: None }, &key.encoding).unwrap()
+}
+
+/// Serves `body` as JSON to every request and counts the requests.
+async fn serve_jwks(body: String) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            counter.fetch_add(1, Ordering::SeqCst);
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (url, hits)
+}
+
+#[tokio::test]
+async fn es256_tokens_verify_against_a_fetched_and_cached_jwks() {
+    let key = key_pair("key-1", 7);
+    let (url, hits) = serve_jwks(serde_json::json!({ "keys": [key.jwk] }).to_string()).await;
+    let auth = Authenticator::new(&AuthConfig::Jwks { url });
+
+    assert_eq!(auth.verify(&sign(&key, "alice")).await.unwrap().as_str(), "alice");
+    assert_eq!(auth.verify(&sign(&key, "bob")).await.unwrap().as_str(), "bob");
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "keys are cached");
+}
+
+#[tokio::test]
+async fn tokens_from_unknown_keys_or_other_algorithms_are_rejected() {
+    let known = key_pair("key-1", 7);
+    let stranger = key_pair("key-2", 9);
+    let (url, _) = serve_jwks(serde_json::json!({ "keys": [known.jwk] }).to_string()).await;
+    let auth = Authenticator::new(&AuthConfig::Jwks { url });
+
+    assert!(matches!(auth.verify(&sign(&stranger, "mallory")).await, Err(AuthError::UnknownKey(_))));
+    // A key that claims a known kid but signs with another key fails the signature.
+    let impostor = KeyPair { kid: "key-1", ..key_pair("x", 9) };
+    assert!(matches!(auth.verify(&sign(&impostor, "mallory")).await, Err(AuthError::InvalidToken(_))));
+    // HS256 tokens are not accepted when a JWKS is configured.
+    let hs = issue_hs256_token("whatever", "mallory", std::time::Duration::from_secs(60)).unwrap();
+    assert!(auth.verify(&hs).await.is_err());
+}
+
+#[tokio::test]
+async fn an_unreachable_jwks_is_unavailable_not_unauthenticated() {
+    let key = key_pair("key-1", 7);
+    let auth = Authenticator::new(&AuthConfig::Jwks { url: "http://127.0.0.1:9/jwks.json".into() });
+    let err = auth.verify(&sign(&key, "alice")).await.unwrap_err();
+    assert!(matches!(err, AuthError::Jwks(_)));
+    assert_eq!(tonic::Status::from(err).code(), tonic::Code::Unavailable);
+}
