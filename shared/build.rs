@@ -25,6 +25,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `compile_fds` does not write the set, and reflection needs it encoded.
     fs::write(out_dir.join("descriptor.bin"), descriptors.encode_to_vec())?;
 
-    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(descriptors)?;
+    // Type names (`prost::Name`) let the proto-JSON codec find each
+    // message's descriptor at run time.
+    let mut config = prost_build::Config::new();
+    config.enable_type_names();
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds_with_config(descriptors, config)?;
     Ok(())
 }

@@ -10,12 +10,14 @@
 //!   and v1alpha), a span per request, graceful shutdown.
 //! - [`telemetry`]: `tracing` set up once, with OpenTelemetry export when an
 //!   OTLP endpoint is configured.
+//! - [`dapr`]: the Dapr callback router and the CloudEvent publisher.
 //! - [`shutdown`]: SIGTERM/SIGINT as a cancellation token.
 //! - [`recurrence`]: the date math of recurrence rules, pure.
 //!
 //! Nothing here knows about tasks as a business: services own their rules.
 
 pub mod auth;
+pub mod dapr;
 pub mod grpc;
 pub mod proto;
 pub mod recurrence;

@@ -23,3 +23,53 @@ pub mod google {
 
 /// Every compiled file and its imports, encoded, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor.bin"));
+
+/// Proto3 JSON (the canonical mapping: camelCase names, enums by name,
+/// 64-bit integers as strings so no JSON parser loses precision), through
+/// the descriptors of [`FILE_DESCRIPTOR_SET`]. Events travel in this form.
+pub mod json {
+    use std::sync::LazyLock;
+
+    use prost::{Message, Name};
+    use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage, SerializeOptions};
+
+    static POOL: LazyLock<Result<DescriptorPool, String>> =
+        LazyLock::new(|| DescriptorPool::decode(super::FILE_DESCRIPTOR_SET).map_err(|e| e.to_string()));
+
+    #[derive(Debug, thiserror::Error)]
+    pub enum JsonError {
+        #[error("no descriptor for {0}")]
+        UnknownMessage(String),
+        #[error("not valid proto3 JSON for {message}: {reason}")]
+        Invalid { message: String, reason: String },
+    }
+
+    fn descriptor<M: Name>() -> Result<prost_reflect::MessageDescriptor, JsonError> {
+        let name = M::full_name();
+        POOL.as_ref()
+            .ok()
+            .and_then(|pool| pool.get_message_by_name(&name))
+            .ok_or(JsonError::UnknownMessage(name))
+    }
+
+    /// `message` as proto3 JSON.
+    pub fn to_value<M: Message + Name>(message: &M) -> Result<serde_json::Value, JsonError> {
+        let invalid = |reason: String| JsonError::Invalid { message: M::full_name(), reason };
+        let dynamic = DynamicMessage::decode(descriptor::<M>()?, message.encode_to_vec().as_slice())
+            .map_err(|e| invalid(e.to_string()))?;
+        dynamic
+            .serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new())
+            .map_err(|e| invalid(e.to_string()))
+    }
+
+    /// Parses proto3 JSON, ignoring fields this build does not know (so
+    /// newer producers do not break older consumers).
+    pub fn from_slice<M: Message + Name + Default>(json: &[u8]) -> Result<M, JsonError> {
+        let invalid = |reason: String| JsonError::Invalid { message: M::full_name(), reason };
+        let mut deserializer = serde_json::Deserializer::from_slice(json);
+        let options = DeserializeOptions::new().deny_unknown_fields(false);
+        let dynamic = DynamicMessage::deserialize_with_options(descriptor::<M>()?, &mut deserializer, &options)
+            .map_err(|e| invalid(e.to_string()))?;
+        dynamic.transcode_to::<M>().map_err(|e| invalid(e.to_string()))
+    }
+}

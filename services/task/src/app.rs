@@ -1,12 +1,12 @@
 //! Builds the task service — database, use cases, gRPC server — and runs
 //! it until shutdown. `main` and the tests both go through here.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use migrations::MigratorTrait;
 use sea_orm::DatabaseConnection;
-use shared::{auth::Authenticator, grpc, proto::FILE_DESCRIPTOR_SET};
+use shared::{auth::Authenticator, dapr::CallbackRouter, grpc, proto::FILE_DESCRIPTOR_SET};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::RoutesBuilder;
@@ -16,6 +16,7 @@ use crate::{
     api::{TaskApi, TaskServiceServer},
     config::Settings,
     domain::page_token::PageTokens,
+    relay::{Relay, RelayConfig, RelayStats},
     service::TaskService,
     store,
 };
@@ -26,6 +27,8 @@ pub struct Application {
     routes: RoutesBuilder,
     health: HealthReporter,
     service: TaskService,
+    callbacks: CallbackRouter,
+    relay_stats: Arc<RelayStats>,
     settings: Settings,
 }
 
@@ -49,13 +52,16 @@ impl Application {
         let grpc::StandardRoutes { mut routes, health } =
             grpc::standard_routes(&[FILE_DESCRIPTOR_SET]).context("cannot build reflection")?;
         routes.add_service(TaskServiceServer::new(api));
+        // The sidecar's view of the app: health probe, (no) subscriptions.
+        let callbacks = CallbackRouter::builder().api_token_from_env().build();
+        callbacks.add_to(&mut routes);
         health.set_serving::<TaskServiceServer<TaskApi>>().await;
 
         let listener = TcpListener::bind(settings.grpc_addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.grpc_addr))?;
         let addr = listener.local_addr()?;
-        Ok(Self { addr, listener, routes, health, service, settings })
+        Ok(Self { addr, listener, routes, health, service, callbacks, relay_stats: Arc::default(), settings })
     }
 
     /// Where the gRPC server listens (the real port when 0 was asked for).
@@ -67,13 +73,31 @@ impl Application {
         self.service.db()
     }
 
+    /// Outbox backlog figures (updated by the relay).
+    pub fn relay_stats(&self) -> Arc<RelayStats> {
+        self.relay_stats.clone()
+    }
+
     /// Serves until `shutdown` is cancelled, then reports NOT_SERVING, stops
     /// accepting, gives in-flight calls the grace period, and closes the pool.
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let Self { listener, routes, health, service, settings, addr } = self;
+        let Self { listener, routes, health, service, callbacks, relay_stats, settings, addr } = self;
         tracing::info!(%addr, "task service listening");
         let stop_serving = CancellationToken::new();
         let mut server = tokio::spawn(grpc::serve(routes, listener, stop_serving.clone()));
+        let stop_relay = CancellationToken::new();
+        let relay = settings.dapr.as_ref().map(|dapr| {
+            let config = RelayConfig {
+                sidecar: dapr.sidecar.clone(),
+                pubsub: dapr.pubsub.clone(),
+                app_id: dapr.app_id.clone(),
+                batch_size: 100,
+                poll_interval: Duration::from_millis(500),
+                max_backoff: Duration::from_secs(5),
+            };
+            let relay = Relay::new(service.db().clone(), config, service.commits(), relay_stats);
+            tokio::spawn(relay.run(stop_relay.clone()))
+        });
         tokio::select! {
             result = &mut server => {
                 result.context("server task failed")?.context("server failed")?;
@@ -81,11 +105,20 @@ impl Application {
             }
             () = shutdown.cancelled() => {}
         }
+        // Tell probes and the sidecar first, then stop accepting and drain.
         health.set_not_serving::<TaskServiceServer<TaskApi>>().await;
+        callbacks.set_unhealthy();
         stop_serving.cancel();
         match tokio::time::timeout(settings.shutdown_grace, server).await {
             Ok(result) => result.context("server task failed")?.context("server failed")?,
             Err(_) => tracing::warn!(grace = ?settings.shutdown_grace, "in-flight calls did not finish in time"),
+        }
+        // Last, the relay: it publishes what the drained calls committed.
+        stop_relay.cancel();
+        if let Some(relay) = relay
+            && tokio::time::timeout(settings.shutdown_grace, relay).await.is_err()
+        {
+            tracing::warn!("outbox relay did not stop in time");
         }
         service.db().clone().close().await.context("cannot close the database pool")?;
         tracing::info!("task service stopped");

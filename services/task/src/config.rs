@@ -8,6 +8,10 @@
 //! | `TASK_EVENTS_TOPIC` | `task-events` | topic of task events in the outbox |
 //! | `PAGE_TOKEN_SECRET` | a development value | HMAC key of page tokens; the same on every replica |
 //! | `SHUTDOWN_GRACE_SECONDS` | `20` | how long in-flight calls may take to finish after SIGTERM |
+//! | `DAPR_GRPC_ENDPOINT` / `DAPR_GRPC_PORT` | unset | the sidecar; when set, the outbox relay publishes through it |
+//! | `DAPR_API_TOKEN`, `APP_API_TOKEN` | unset | tokens toward and from the sidecar |
+//! | `PUBSUB_NAME` | `pubsub` | the Dapr pub/sub component events go to |
+//! | `APP_ID` | `task` | the Dapr app id, the `source` of events |
 //! | `AUTH_HS256_SECRET`, `AUTH_JWKS_URL`, `AUTH_ISSUER`, `AUTH_AUDIENCE` | see [`shared::auth`] | token verification |
 //! | `RUST_LOG`, `LOG_FORMAT`, `OTEL_EXPORTER_OTLP_ENDPOINT` | see [`shared::telemetry`] | logs and traces |
 
@@ -29,6 +33,22 @@ pub struct Settings {
     pub page_token_secret: String,
     pub shutdown_grace: Duration,
     pub auth: AuthConfig,
+    /// Publishing through Dapr; None runs without a sidecar (events stay in the outbox).
+    pub dapr: Option<DaprSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DaprSettings {
+    /// e.g. `http://127.0.0.1:50001`.
+    pub sidecar: String,
+    pub pubsub: String,
+    pub app_id: String,
+}
+
+impl DaprSettings {
+    pub fn new(sidecar: impl Into<String>) -> Self {
+        Self { sidecar: sidecar.into(), pubsub: "pubsub".to_owned(), app_id: "task".to_owned() }
+    }
 }
 
 impl Settings {
@@ -57,6 +77,11 @@ impl Settings {
                     .unwrap_or(20),
             ),
             auth: AuthConfig::from_env(),
+            dapr: shared::dapr::publisher::sidecar_address_from_env().map(|sidecar| DaprSettings {
+                sidecar,
+                pubsub: var("PUBSUB_NAME").unwrap_or_else(|| "pubsub".to_owned()),
+                app_id: var("APP_ID").unwrap_or_else(|| "task".to_owned()),
+            }),
         })
     }
 
@@ -70,6 +95,7 @@ impl Settings {
             page_token_secret: "test-page-token-secret".to_owned(),
             shutdown_grace: Duration::from_secs(5),
             auth: AuthConfig::Hs256 { secret: secret.to_owned() },
+            dapr: None,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! - [`store`]: sea-orm persistence on PostgreSQL or SQLite, the outbox.
 //! - [`service`]: the use cases; each mutation is one transaction.
 //! - [`api`]: the tonic `TaskService`: translate, validate, call, translate back.
+//! - [`relay`]: the outbox relay, publishing events through the Dapr sidecar.
 //! - [`convert`]: wire ⇄ domain conversions.
 //! - [`error`]: the error type and its one mapping to gRPC status.
 //! - [`config`], [`app`]: settings and the application builder used by
@@ -19,6 +20,7 @@ pub mod config;
 pub mod convert;
 pub mod domain;
 pub mod error;
+pub mod relay;
 pub mod service;
 pub mod store;
 

@@ -2,9 +2,12 @@
 //! into these calls; each mutation is one transaction: next revision,
 //! change, outbox event.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use shared::{auth::UserId, telemetry};
+use tokio::sync::Notify;
 
 use crate::{
     domain::{
@@ -40,6 +43,8 @@ pub struct TaskService {
     db: DatabaseConnection,
     topic: String,
     page_tokens: PageTokens,
+    /// Told after every commit that wrote an event, to wake the outbox relay.
+    committed: Arc<Notify>,
 }
 
 /// What a mutation did to the task it was given.
@@ -54,7 +59,12 @@ enum Outcome {
 
 impl TaskService {
     pub fn new(db: DatabaseConnection, topic: String, page_tokens: PageTokens) -> Self {
-        Self { db, topic, page_tokens }
+        Self { db, topic, page_tokens, committed: Arc::new(Notify::new()) }
+    }
+
+    /// Notified after every commit that appended to the outbox.
+    pub fn commits(&self) -> Arc<Notify> {
+        self.committed.clone()
     }
 
     pub fn db(&self) -> &DatabaseConnection {
@@ -101,6 +111,7 @@ impl TaskService {
         outbox::append(&tx, &self.topic, &task, &Change::Created { request_id }, now, telemetry::current_traceparent())
             .await?;
         tx.commit().await?;
+        self.committed.notify_one();
         Ok(task)
     }
 
@@ -245,6 +256,7 @@ impl TaskService {
             Outcome::Changed { change, tags_changed } => {
                 self.write_change(&tx, &mut task, revision, now, &change, tags_changed).await?;
                 tx.commit().await?;
+                self.committed.notify_one();
                 Ok(task)
             }
         }
@@ -355,6 +367,7 @@ impl TaskService {
         }
         tag_rows::delete(&tx, user, id).await?;
         tx.commit().await?;
+        self.committed.notify_one();
         Ok(())
     }
 }

@@ -1,0 +1,230 @@
+//! The outbox relay: publishes outbox rows through the Dapr sidecar, in
+//! order, and marks each sent only after the sidecar acknowledged it.
+//!
+//! - **Wakes on commit** (the service notifies it) and **polls** as a
+//!   fallback, which also covers commits made by other replicas.
+//! - **One publisher at a time**: on PostgreSQL each batch runs in a
+//!   transaction holding `pg_try_advisory_xact_lock`, so with several
+//!   replicas only one publishes and a user's events keep their order.
+//!   (SQLite is the single-process development store: no lock needed.)
+//! - **Backs off** exponentially while the sidecar or broker is down;
+//!   writes keep succeeding meanwhile and their events wait in the outbox.
+//! - A batch stops at the first failure and commits the marks of the rows
+//!   before it, so nothing acknowledged is published twice by us; a relay
+//!   killed mid-batch rolls its marks back and the rows are published again
+//!   (at-least-once — consumers deduplicate on the event id).
+//! - **Backlog** size and age are logged and exported as metrics.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::Duration,
+};
+
+use chrono::Utc;
+use prost::Message;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Statement, TransactionTrait,
+    sea_query::Expr,
+};
+use shared::{
+    dapr::{OutgoingEvent, PublishError, Publisher},
+    proto::{json, todo::task::v1 as pb},
+};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    domain::{from_micros, to_micros},
+    store::entities::outbox,
+};
+
+/// Arbitrary but fixed: the advisory lock that elects the publishing relay.
+const RELAY_LOCK_KEY: i64 = 0x7461_736b_5f72_6c79; // "task_rly"
+
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// The sidecar's gRPC address, e.g. `http://127.0.0.1:50001`.
+    pub sidecar: String,
+    pub pubsub: String,
+    /// The CloudEvent `source`.
+    pub app_id: String,
+    pub batch_size: u64,
+    pub poll_interval: Duration,
+    pub max_backoff: Duration,
+}
+
+/// Backlog figures, shared with whoever exports metrics.
+#[derive(Debug, Default)]
+pub struct RelayStats {
+    pub backlog: AtomicI64,
+    pub oldest_age_ms: AtomicI64,
+    pub published: AtomicI64,
+}
+
+pub struct Relay {
+    db: DatabaseConnection,
+    config: RelayConfig,
+    wake: Arc<Notify>,
+    stats: Arc<RelayStats>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum BatchError {
+    #[error("another replica is publishing")]
+    NotLeader,
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error(transparent)]
+    Database(#[from] sea_orm::DbErr),
+}
+
+impl Relay {
+    pub fn new(db: DatabaseConnection, config: RelayConfig, wake: Arc<Notify>, stats: Arc<RelayStats>) -> Self {
+        Self { db, config, wake, stats }
+    }
+
+    /// Publishes until `shutdown`; a batch in flight is finished first.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut publisher: Option<Publisher> = None;
+        let initial_backoff = Duration::from_millis(100);
+        let mut backoff = initial_backoff;
+        let mut last_report = tokio::time::Instant::now() - Duration::from_secs(3600);
+        while !shutdown.is_cancelled() {
+            if last_report.elapsed() >= Duration::from_secs(10) {
+                self.report_backlog().await;
+                last_report = tokio::time::Instant::now();
+            }
+            let Some(current) = &publisher else {
+                match Publisher::connect(&self.config.sidecar, &self.config.pubsub, Duration::from_secs(1)).await {
+                    Ok(connected) => {
+                        tracing::info!(sidecar = %self.config.sidecar, "outbox relay connected to the sidecar");
+                        publisher = Some(connected);
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, retry_in = ?backoff, "sidecar unavailable, events wait in the outbox");
+                        self.pause(&shutdown, &mut backoff).await;
+                    }
+                }
+                continue;
+            };
+            match self.publish_batch(current).await {
+                Ok(n) if n as u64 == self.config.batch_size => backoff = initial_backoff,
+                Ok(_) => {
+                    backoff = initial_backoff;
+                    self.idle(&shutdown).await;
+                }
+                Err(BatchError::NotLeader) => self.idle(&shutdown).await,
+                Err(err) => {
+                    tracing::warn!(error = %err, retry_in = ?backoff, "outbox relay failed, backing off");
+                    self.pause(&shutdown, &mut backoff).await;
+                }
+            }
+        }
+        tracing::info!("outbox relay stopped");
+    }
+
+    /// Waits for a commit, the poll interval, or shutdown.
+    async fn idle(&self, shutdown: &CancellationToken) {
+        tokio::select! {
+            () = self.wake.notified() => {}
+            () = tokio::time::sleep(self.config.poll_interval) => {}
+            () = shutdown.cancelled() => {}
+        }
+    }
+
+    async fn pause(&self, shutdown: &CancellationToken, backoff: &mut Duration) {
+        tokio::select! {
+            () = tokio::time::sleep(*backoff) => {}
+            () = shutdown.cancelled() => {}
+        }
+        *backoff = (*backoff * 2).min(self.config.max_backoff);
+    }
+
+    /// Publishes up to one batch in order; returns how many were published.
+    async fn publish_batch(&self, publisher: &Publisher) -> Result<usize, BatchError> {
+        let tx = self.db.begin().await?;
+        if tx.get_database_backend() == DbBackend::Postgres {
+            let row = tx
+                .query_one(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT pg_try_advisory_xact_lock($1) AS locked",
+                    [RELAY_LOCK_KEY.into()],
+                ))
+                .await?;
+            let locked: bool = row.map(|r| r.try_get("", "locked")).transpose()?.unwrap_or(false);
+            if !locked {
+                tx.rollback().await?;
+                return Err(BatchError::NotLeader);
+            }
+        }
+        let rows = outbox::Entity::find()
+            .filter(outbox::Column::PublishTime.is_null())
+            .order_by_asc(outbox::Column::Id)
+            .limit(self.config.batch_size)
+            .all(&tx)
+            .await?;
+        let mut published = 0;
+        let mut failure = None;
+        for row in rows {
+            let id = row.id;
+            match self.outgoing(&row) {
+                Some(event) => {
+                    if let Err(err) = publisher.publish(&row.topic, &event).await {
+                        failure = Some(err);
+                        break;
+                    }
+                }
+                None => tracing::error!(outbox_id = id, "outbox row cannot be decoded: skipped"),
+            }
+            outbox::Entity::update_many()
+                .col_expr(outbox::Column::PublishTime, Expr::value(to_micros(Utc::now())))
+                .filter(outbox::Column::Id.eq(id))
+                .exec(&tx)
+                .await?;
+            published += 1;
+        }
+        tx.commit().await?;
+        self.stats.published.fetch_add(published as i64, Ordering::Relaxed);
+        match failure {
+            Some(err) => Err(err.into()),
+            None => Ok(published),
+        }
+    }
+
+    fn outgoing(&self, row: &outbox::Model) -> Option<OutgoingEvent> {
+        let event = pb::TaskEvent::decode(row.payload.as_slice()).ok()?;
+        let data = json::to_value(&event).ok()?;
+        Some(OutgoingEvent {
+            id: row.event_id.clone(),
+            event_type: row.event_type.clone(),
+            source: self.config.app_id.clone(),
+            subject: Some(format!("tasks/{}", row.task_id)),
+            time: from_micros(row.create_time),
+            traceparent: row.traceparent.clone(),
+            partition_key: row.user_id.clone(),
+            data,
+        })
+    }
+
+    async fn report_backlog(&self) {
+        let result = outbox::Entity::find()
+            .select_only()
+            .column_as(Expr::col(outbox::Column::Id).count(), "backlog")
+            .column_as(outbox::Column::CreateTime.min(), "oldest")
+            .filter(outbox::Column::PublishTime.is_null())
+            .into_tuple::<(i64, Option<i64>)>()
+            .one(&self.db)
+            .await;
+        let Ok(Some((backlog, oldest))) = result else { return };
+        let age_ms = oldest.map_or(0, |t| (to_micros(Utc::now()) - t) / 1000);
+        self.stats.backlog.store(backlog, Ordering::Relaxed);
+        self.stats.oldest_age_ms.store(age_ms, Ordering::Relaxed);
+        if backlog > 0 {
+            tracing::info!(backlog, oldest_age_ms = age_ms, "outbox backlog");
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! What a topic handler receives, and what its errors mean to the sidecar.
+
+use std::collections::HashMap;
+
+use dapr::dapr::proto::runtime::v1::{TopicEventCeRequest, TopicEventRequest};
+use prost::{Message, Name};
+
+use crate::proto::json;
+
+/// A CloudEvent as daprd delivers it (`TopicEventRequest`, §2.1 of the
+/// contract), plus the gRPC metadata that came with it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Event {
+    pub id: String,
+    pub source: String,
+    pub event_type: String,
+    pub spec_version: String,
+    pub data_content_type: String,
+    pub data: Vec<u8>,
+    pub topic: String,
+    pub pubsub_name: String,
+    /// The route that matched ("" without routing rules).
+    pub path: String,
+    /// Every other CloudEvent attribute: `traceparent`, `time`, `subject`, …
+    pub extensions: serde_json::Map<String, serde_json::Value>,
+    /// gRPC metadata: `traceparent`, Kafka's `__key`, `__partition`, …
+    pub metadata: HashMap<String, String>,
+}
+
+impl Event {
+    pub(crate) fn from_request(request: TopicEventRequest, metadata: HashMap<String, String>) -> Self {
+        Self {
+            id: request.id,
+            source: request.source,
+            event_type: request.r#type,
+            spec_version: request.spec_version,
+            data_content_type: request.data_content_type,
+            data: request.data,
+            topic: request.topic,
+            pubsub_name: request.pubsub_name,
+            path: request.path,
+            extensions: request.extensions.map(struct_to_json).unwrap_or_default(),
+            metadata,
+        }
+    }
+
+    pub(crate) fn from_bulk_entry(
+        ce: TopicEventCeRequest,
+        topic: &str,
+        pubsub_name: &str,
+        path: &str,
+        metadata: HashMap<String, String>,
+    ) -> Self {
+        Self {
+            id: ce.id,
+            source: ce.source,
+            event_type: ce.r#type,
+            spec_version: ce.spec_version,
+            data_content_type: ce.data_content_type,
+            data: ce.data,
+            topic: topic.to_owned(),
+            pubsub_name: pubsub_name.to_owned(),
+            path: path.to_owned(),
+            extensions: ce.extensions.map(struct_to_json).unwrap_or_default(),
+            metadata,
+        }
+    }
+
+    /// The W3C trace context of the publisher: the CloudEvent's
+    /// `traceparent` attribute, else the delivery's gRPC metadata.
+    pub fn traceparent(&self) -> Option<&str> {
+        self.extensions
+            .get("traceparent")
+            .and_then(serde_json::Value::as_str)
+            .or_else(|| self.metadata.get("traceparent").map(String::as_str))
+            .filter(|t| !t.is_empty())
+    }
+
+    /// `data` as proto3 JSON of `M`. Unknown fields are ignored; anything
+    /// that is not JSON of `M` is poison: [`HandlerError::Permanent`].
+    pub fn decode<M: Message + Name + Default>(&self) -> Result<M, HandlerError> {
+        if self.data.is_empty() {
+            return Err(HandlerError::permanent(format!("event {} has no data", self.id)));
+        }
+        json::from_slice(&self.data).map_err(|e| HandlerError::permanent(format!("event {}: {e}", self.id)))
+    }
+}
+
+/// Why a handler did not succeed. The variant, not the message, decides
+/// what the sidecar does.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Might succeed later (database down, dependency unavailable): RETRY.
+    /// Redelivered per the resiliency policy, then dead-lettered.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Can never succeed (undecodable, invalid): DROP, to the dead-letter
+    /// topic when one is configured.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+impl HandlerError {
+    pub fn transient(reason: impl std::fmt::Display) -> Self {
+        HandlerError::Transient(reason.to_string())
+    }
+    pub fn permanent(reason: impl std::fmt::Display) -> Self {
+        HandlerError::Permanent(reason.to_string())
+    }
+}
+
+fn struct_to_json(s: prost_types::Struct) -> serde_json::Map<String, serde_json::Value> {
+    s.fields.into_iter().map(|(k, v)| (k, value_to_json(v))).collect()
+}
+
+fn value_to_json(v: prost_types::Value) -> serde_json::Value {
+    use prost_types::value::Kind;
+    match v.kind {
+        None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
+        Some(Kind::NumberValue(n)) => serde_json::Number::from_f64(n).map_or(serde_json::Value::Null, Into::into),
+        Some(Kind::StringValue(s)) => s.into(),
+        Some(Kind::BoolValue(b)) => b.into(),
+        Some(Kind::StructValue(s)) => struct_to_json(s).into(),
+        Some(Kind::ListValue(l)) => l.values.into_iter().map(value_to_json).collect(),
+    }
+}

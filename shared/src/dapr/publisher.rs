@@ -1,0 +1,153 @@
+//! Publishing CloudEvents through the Dapr sidecar, with the `dapr` crate's
+//! client.
+//!
+//! We publish a complete CloudEvent (`application/cloudevents+json`), so
+//! the event's own id is the CloudEvent id (daprd does not generate one for
+//! a full CloudEvent, §2.3), the type names the change and its version, the
+//! data is proto3 JSON (other content types reach subscribers empty, §2.1),
+//! `traceparent`/`traceid` carry the trace of the request that caused it,
+//! and `partitionKey` keeps one key's events in order on Kafka.
+
+use std::{collections::HashMap, time::Duration};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use dapr::client::{ClientOptions, TonicClientWithAuth};
+
+/// The sidecar's address from the environment, as daprd's injector sets it:
+/// `DAPR_GRPC_ENDPOINT`, else `http://127.0.0.1:$DAPR_GRPC_PORT`; None when
+/// neither is set (the app runs without a sidecar).
+pub fn sidecar_address_from_env() -> Option<String> {
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.trim().is_empty());
+    var("DAPR_GRPC_ENDPOINT").or_else(|| var("DAPR_GRPC_PORT").map(|port| format!("http://127.0.0.1:{port}")))
+}
+
+/// One event to publish.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingEvent {
+    /// The CloudEvent id: the consumers' idempotency key.
+    pub id: String,
+    /// e.g. `todo.task.completed.v1`.
+    pub event_type: String,
+    /// The publishing app.
+    pub source: String,
+    /// e.g. the resource name `tasks/…`.
+    pub subject: Option<String>,
+    pub time: DateTime<Utc>,
+    pub traceparent: Option<String>,
+    /// Kafka record key: events with the same key stay in order.
+    pub partition_key: String,
+    /// Proto3 JSON of the event message.
+    pub data: serde_json::Value,
+}
+
+impl OutgoingEvent {
+    /// The CloudEvent 1.0 JSON envelope.
+    pub fn to_cloud_event(&self) -> serde_json::Value {
+        let mut ce = serde_json::json!({
+            "specversion": "1.0",
+            "id": self.id,
+            "source": self.source,
+            "type": self.event_type,
+            "time": self.time.to_rfc3339_opts(SecondsFormat::Micros, true),
+            "datacontenttype": "application/json",
+            "data": self.data,
+        });
+        if let Some(subject) = &self.subject {
+            ce["subject"] = subject.clone().into();
+        }
+        if let Some(traceparent) = &self.traceparent {
+            // daprd keeps both only when `traceid` is present (§2.3).
+            ce["traceparent"] = traceparent.clone().into();
+            ce["traceid"] = traceparent.clone().into();
+        }
+        ce
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("the sidecar at {address} is not reachable: {reason}")]
+    Unreachable { address: String, reason: String },
+    /// The sidecar did not acknowledge the event (down, broker down, or
+    /// refused). The crate hides the gRPC status, so callers retry them all.
+    #[error("the event was not acknowledged: {0}")]
+    NotAcknowledged(String),
+}
+
+/// A connected publisher. Cheap to clone (the channel is shared).
+#[derive(Clone)]
+pub struct Publisher {
+    client: dapr::Client<TonicClientWithAuth>,
+    pubsub: String,
+}
+
+impl Publisher {
+    /// Connects to the sidecar at `address` (sending `DAPR_API_TOKEN` when
+    /// set), retrying with backoff for up to `wait`: the sidecar may start
+    /// after the app, and the crate's client does not retry by itself.
+    pub async fn connect(address: &str, pubsub: &str, wait: Duration) -> Result<Self, PublishError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let mut options = ClientOptions::new().with_address(address).with_timeout(Duration::from_secs(2));
+            if let Some(token) = std::env::var("DAPR_API_TOKEN").ok().filter(|t| !t.is_empty()) {
+                options = options.with_api_token(token);
+            }
+            let attempt = async {
+                let mut client = dapr::Client::<TonicClientWithAuth>::from_options(options).await?;
+                // Connected is not ready: metadata answers once components are up.
+                client.get_metadata().await?;
+                Ok::<_, dapr::error::Error>(client)
+            };
+            match attempt.await {
+                Ok(client) => return Ok(Self { client, pubsub: pubsub.to_owned() }),
+                Err(err) if tokio::time::Instant::now() + backoff < deadline => {
+                    tracing::debug!(%address, error = %err, "sidecar not ready yet");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+                Err(err) => {
+                    return Err(PublishError::Unreachable { address: address.to_owned(), reason: err.to_string() });
+                }
+            }
+        }
+    }
+
+    /// Publishes `event` to `topic`; Ok once the sidecar acknowledged it.
+    pub async fn publish(&self, topic: &str, event: &OutgoingEvent) -> Result<(), PublishError> {
+        let body =
+            serde_json::to_vec(&event.to_cloud_event()).map_err(|e| PublishError::NotAcknowledged(e.to_string()))?;
+        let metadata = HashMap::from([("partitionKey".to_owned(), event.partition_key.clone())]);
+        let mut client = self.client.clone();
+        client
+            .publish_event(self.pubsub.as_str(), topic, "application/cloudevents+json", body, Some(metadata))
+            .await
+            .map_err(|err| PublishError::NotAcknowledged(err.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_envelope_carries_id_type_trace_and_json_data() {
+        let event = OutgoingEvent {
+            id: "e1".into(),
+            event_type: "todo.task.created.v1".into(),
+            source: "task".into(),
+            subject: Some("tasks/1".into()),
+            time: DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default(),
+            traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+            partition_key: "alice".into(),
+            data: serde_json::json!({"taskId": "1"}),
+        };
+        let ce = event.to_cloud_event();
+        assert_eq!(ce["id"], "e1");
+        assert_eq!(ce["type"], "todo.task.created.v1");
+        assert_eq!(ce["datacontenttype"], "application/json");
+        assert_eq!(ce["traceparent"], ce["traceid"]);
+        assert_eq!(ce["data"]["taskId"], "1");
+        assert_eq!(ce["time"], "2023-11-14T22:13:20.000000Z");
+    }
+}
