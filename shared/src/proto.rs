@@ -46,10 +46,7 @@ pub mod json {
 
     fn descriptor<M: Name>() -> Result<prost_reflect::MessageDescriptor, JsonError> {
         let name = M::full_name();
-        POOL.as_ref()
-            .ok()
-            .and_then(|pool| pool.get_message_by_name(&name))
-            .ok_or(JsonError::UnknownMessage(name))
+        POOL.as_ref().ok().and_then(|pool| pool.get_message_by_name(&name)).ok_or(JsonError::UnknownMessage(name))
     }
 
     /// `message` as proto3 JSON.

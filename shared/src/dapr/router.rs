@@ -44,7 +44,8 @@ use dapr::dapr::proto::{
         app_callback_alpha_server::{AppCallbackAlpha, AppCallbackAlphaServer},
         app_callback_health_check_server::{AppCallbackHealthCheck, AppCallbackHealthCheckServer},
         app_callback_server::{AppCallback, AppCallbackServer},
-        topic_event_bulk_request_entry, topic_event_response::TopicEventResponseStatus,
+        topic_event_bulk_request_entry,
+        topic_event_response::TopicEventResponseStatus,
     },
 };
 use futures::future::BoxFuture;
@@ -143,7 +144,10 @@ impl Subscription {
             pubsub_name: self.pubsub.clone(),
             topic: self.topic.clone(),
             metadata: self.metadata.clone(),
-            routes: Some(TopicRoutes { rules: self.rules.clone(), default: self.default_path.clone().unwrap_or_default() }),
+            routes: Some(TopicRoutes {
+                rules: self.rules.clone(),
+                default: self.default_path.clone().unwrap_or_default(),
+            }),
             dead_letter_topic: self.dead_letter_topic.clone().unwrap_or_default(),
             bulk_subscribe: self.bulk,
         }
@@ -419,7 +423,10 @@ impl AppCallback for CallbackRouter {
         Ok(Response::new(ListTopicSubscriptionsResponse { subscriptions }))
     }
 
-    async fn on_topic_event(&self, request: Request<TopicEventRequest>) -> Result<Response<TopicEventResponse>, Status> {
+    async fn on_topic_event(
+        &self,
+        request: Request<TopicEventRequest>,
+    ) -> Result<Response<TopicEventResponse>, Status> {
         self.authorize(request.metadata())?;
         let metadata = metadata_map(request.metadata());
         let status = self.dispatch(Event::from_request(request.into_inner(), metadata)).await;
@@ -480,7 +487,10 @@ impl AppCallbackAlpha for CallbackRouter {
         AppCallback::on_bulk_topic_event(self, request).await
     }
 
-    async fn on_job_event_alpha1(&self, request: Request<JobEventRequest>) -> Result<Response<JobEventResponse>, Status> {
+    async fn on_job_event_alpha1(
+        &self,
+        request: Request<JobEventRequest>,
+    ) -> Result<Response<JobEventResponse>, Status> {
         AppCallback::on_job_event(self, request).await
     }
 }
