@@ -27,8 +27,7 @@ use chrono::Utc;
 use prost::Message;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Statement, TransactionTrait,
-    sea_query::Expr,
+    Statement, TransactionTrait, sea_query::Expr,
 };
 use shared::{
     dapr::{OutgoingEvent, PublishError, Publisher},
