@@ -8,6 +8,7 @@
 //!   and, for bad input, a `BadRequest` naming the fields.
 //! - [`grpc`]: the tonic server every service runs: health, reflection (v1
 //!   and v1alpha), a span per request, graceful shutdown.
+//! - [`page_token`]: opaque, signed AIP-158 page tokens.
 //! - [`telemetry`]: `tracing` set up once, with OpenTelemetry export when an
 //!   OTLP endpoint is configured.
 //! - [`dapr`]: the Dapr callback router and the CloudEvent publisher.
@@ -19,6 +20,7 @@
 pub mod auth;
 pub mod dapr;
 pub mod grpc;
+pub mod page_token;
 pub mod proto;
 pub mod recurrence;
 pub mod shutdown;

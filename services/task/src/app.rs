@@ -6,7 +6,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context;
 use migrations::MigratorTrait;
 use sea_orm::DatabaseConnection;
-use shared::{auth::Authenticator, dapr::CallbackRouter, grpc, proto::FILE_DESCRIPTOR_SET};
+use shared::{auth::Authenticator, dapr::CallbackRouter, grpc, page_token::PageTokens, proto::FILE_DESCRIPTOR_SET};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::RoutesBuilder;
@@ -15,7 +15,6 @@ use tonic_health::server::HealthReporter;
 use crate::{
     api::{TaskApi, TaskServiceServer},
     config::Settings,
-    domain::page_token::PageTokens,
     relay::{Relay, RelayConfig, RelayStats},
     service::TaskService,
     store,

@@ -6,13 +6,16 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
-use shared::{auth::UserId, telemetry};
+use shared::{
+    auth::UserId,
+    page_token::{PageTokens, Position, TokenError},
+    telemetry,
+};
 use tokio::sync::Notify;
 
 use crate::{
     domain::{
         from_micros,
-        page_token::{PageTokens, TokenError},
         query::{self, QueryError},
         tag::{Color, Tag, TagId, TagName},
         task::{Change, Task, TaskContent, TaskId, TaskPatch, TaskState},
@@ -302,7 +305,7 @@ impl TaskService {
         let token = match (more, tags.last()) {
             (true, Some(last)) => self
                 .page_tokens
-                .issue(&fingerprint, crate::domain::page_token::Position { keys: vec![], id: last.id.as_stored() }),
+                .issue(&fingerprint, Position { keys: vec![], id: last.id.as_stored() }),
             _ => String::new(),
         };
         Ok((tags, token))

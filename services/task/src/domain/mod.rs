@@ -2,7 +2,6 @@
 //! invalid value, the task aggregate and its changes, list queries.
 
 pub mod due;
-pub mod page_token;
 pub mod query;
 pub mod recurrence;
 pub mod reminder;

@@ -8,13 +8,15 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set,
     sea_query::{Expr, Func, LikeExpr, Query, SimpleExpr},
 };
-use shared::auth::UserId;
+use shared::{
+    auth::UserId,
+    page_token::{KeyValue, Position},
+};
 
 use super::entities::{tags, task_tags, tasks};
 use crate::domain::{
     due::Due,
     from_micros,
-    page_token::{KeyValue, Position},
     query::{Cmp, Direction, Filter, OrderBy, OrderField, Predicate, TextField, TimeField},
     recurrence::RecurrenceSpec,
     reminder::Reminder,
