@@ -8,6 +8,7 @@ use prost::Message;
 const PROTOS: &[&str] = &[
     "todo/task/v1/task.proto",
     "todo/task/v1/events.proto",
+    "todo/audit/v1/audit.proto",
     // Only so reflection clients can decode error details; code uses tonic-types.
     "google/rpc/error_details.proto",
 ];

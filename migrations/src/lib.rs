@@ -14,4 +14,5 @@
 
 pub use sea_orm_migration::MigratorTrait;
 
+pub mod audit;
 pub mod task;

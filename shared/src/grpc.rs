@@ -53,3 +53,108 @@ pub async fn serve(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
         .await
 }
+
+/// Why a [`Host`] could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("cannot build server reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("the gRPC server failed: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// One service's gRPC server: a bound listener, health, reflection, the
+/// Dapr callbacks when the app has a sidecar, and a graceful drain.
+///
+/// Build it (binding first, so the address is known before anything is
+/// served — tests use port 0), add the service's own gRPC services, then
+/// [`Host::run_until`] a shutdown token.
+pub struct Host {
+    addr: std::net::SocketAddr,
+    listener: TcpListener,
+    routes: RoutesBuilder,
+    health: HealthReporter,
+    services: Vec<&'static str>,
+    callbacks: Option<crate::dapr::CallbackRouter>,
+}
+
+impl Host {
+    pub async fn bind(addr: std::net::SocketAddr, descriptor_sets: &[&'static [u8]]) -> Result<Self, HostError> {
+        let StandardRoutes { routes, health } = standard_routes(descriptor_sets)?;
+        let listener = TcpListener::bind(addr).await.map_err(|source| HostError::Bind { addr, source })?;
+        let addr = listener.local_addr().map_err(|source| HostError::Bind { addr, source })?;
+        Ok(Self { addr, listener, routes, health, services: Vec::new(), callbacks: None })
+    }
+
+    /// The bound address (the real port when 0 was asked for).
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// Adds a gRPC service, reported SERVING by the health service.
+    pub async fn add_service<S>(&mut self, service: S)
+    where
+        S: tower::Service<http::Request<tonic::body::Body>, Error = std::convert::Infallible>
+            + tonic::server::NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.health.set_service_status(S::NAME, tonic_health::ServingStatus::Serving).await;
+        self.services.push(S::NAME);
+        self.routes.add_service(service);
+    }
+
+    /// Serves Dapr's callback services (on the same port, as daprd expects).
+    pub fn serve_callbacks(&mut self, callbacks: crate::dapr::CallbackRouter) {
+        callbacks.add_to(&mut self.routes);
+        self.callbacks = Some(callbacks);
+    }
+
+    /// Serves until `shutdown`, then: report NOT_SERVING (probes and the
+    /// sidecar stop sending work), stop accepting, and give in-flight calls
+    /// up to `grace` to finish.
+    pub async fn run_until(self, shutdown: CancellationToken, grace: std::time::Duration) -> Result<(), HostError> {
+        let Self { addr, listener, routes, health, services, callbacks } = self;
+        tracing::info!(%addr, "gRPC server listening");
+        let stop = CancellationToken::new();
+        let mut server = tokio::spawn(serve(routes, listener, stop.clone()));
+        tokio::select! {
+            result = &mut server => return flatten(result),
+            () = shutdown.cancelled() => {}
+        }
+        // "" is the whole server: what Kubernetes' gRPC probes ask about.
+        for name in services.into_iter().chain([""]) {
+            health.set_service_status(name, tonic_health::ServingStatus::NotServing).await;
+        }
+        if let Some(callbacks) = &callbacks {
+            callbacks.set_unhealthy();
+        }
+        stop.cancel();
+        match tokio::time::timeout(grace, &mut server).await {
+            Ok(result) => flatten(result),
+            Err(_) => {
+                tracing::warn!(?grace, "in-flight calls did not finish in time");
+                server.abort();
+                Ok(())
+            }
+        }
+    }
+}
+
+fn flatten(
+    result: Result<Result<(), tonic::transport::Error>, tokio::task::JoinError>,
+) -> Result<(), HostError> {
+    match result {
+        Ok(inner) => inner.map_err(HostError::from),
+        Err(join) => {
+            tracing::error!(error = %join, "the gRPC server task ended abnormally");
+            Ok(())
+        }
+    }
+}

@@ -7,6 +7,12 @@ pub mod todo {
             tonic::include_proto!("todo.task.v1");
         }
     }
+    /// `todo.audit.v1`: the audit log's API.
+    pub mod audit {
+        pub mod v1 {
+            tonic::include_proto!("todo.audit.v1");
+        }
+    }
 }
 
 /// `google.api` (the AIP-203 field behaviour annotation) and `google.rpc`

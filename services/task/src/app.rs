@@ -1,16 +1,14 @@
-//! Builds the task service — database, use cases, gRPC server — and runs
-//! it until shutdown. `main` and the tests both go through here.
+//! Builds the task service — database, use cases, gRPC server, outbox
+//! relay — and runs it until shutdown. `main` and the tests both go
+//! through here.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use migrations::MigratorTrait;
 use sea_orm::DatabaseConnection;
-use shared::{auth::Authenticator, dapr::CallbackRouter, grpc, page_token::PageTokens, proto::FILE_DESCRIPTOR_SET};
-use tokio::net::TcpListener;
+use shared::{auth::Authenticator, dapr::CallbackRouter, grpc::Host, page_token::PageTokens, proto::FILE_DESCRIPTOR_SET};
 use tokio_util::sync::CancellationToken;
-use tonic::service::RoutesBuilder;
-use tonic_health::server::HealthReporter;
 
 use crate::{
     api::{TaskApi, TaskServiceServer},
@@ -21,12 +19,8 @@ use crate::{
 };
 
 pub struct Application {
-    addr: SocketAddr,
-    listener: TcpListener,
-    routes: RoutesBuilder,
-    health: HealthReporter,
+    host: Host,
     service: TaskService,
-    callbacks: CallbackRouter,
     relay_stats: Arc<RelayStats>,
     settings: Settings,
 }
@@ -48,24 +42,16 @@ impl Application {
         let service = TaskService::new(db, settings.topic.clone(), page_tokens);
         let api = TaskApi::new(service.clone(), Authenticator::new(&settings.auth));
 
-        let grpc::StandardRoutes { mut routes, health } =
-            grpc::standard_routes(&[FILE_DESCRIPTOR_SET]).context("cannot build reflection")?;
-        routes.add_service(TaskServiceServer::new(api));
+        let mut host = Host::bind(settings.grpc_addr, &[FILE_DESCRIPTOR_SET]).await?;
+        host.add_service(TaskServiceServer::new(api)).await;
         // The sidecar's view of the app: health probe, (no) subscriptions.
-        let callbacks = CallbackRouter::builder().api_token_from_env().build();
-        callbacks.add_to(&mut routes);
-        health.set_serving::<TaskServiceServer<TaskApi>>().await;
-
-        let listener = TcpListener::bind(settings.grpc_addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.grpc_addr))?;
-        let addr = listener.local_addr()?;
-        Ok(Self { addr, listener, routes, health, service, callbacks, relay_stats: Arc::default(), settings })
+        host.serve_callbacks(CallbackRouter::builder().api_token_from_env().build());
+        Ok(Self { host, service, relay_stats: Arc::default(), settings })
     }
 
     /// Where the gRPC server listens (the real port when 0 was asked for).
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.host.addr()
     }
 
     pub fn db(&self) -> &DatabaseConnection {
@@ -77,13 +63,10 @@ impl Application {
         self.relay_stats.clone()
     }
 
-    /// Serves until `shutdown` is cancelled, then reports NOT_SERVING, stops
-    /// accepting, gives in-flight calls the grace period, and closes the pool.
+    /// Serves until `shutdown`, drains in-flight calls, then stops the relay
+    /// (after the drained calls' events) and closes the pool.
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let Self { listener, routes, health, service, callbacks, relay_stats, settings, addr } = self;
-        tracing::info!(%addr, "task service listening");
-        let stop_serving = CancellationToken::new();
-        let mut server = tokio::spawn(grpc::serve(routes, listener, stop_serving.clone()));
+        let Self { host, service, relay_stats, settings } = self;
         let stop_relay = CancellationToken::new();
         let relay = settings.dapr.as_ref().map(|dapr| {
             let config = RelayConfig {
@@ -92,27 +75,12 @@ impl Application {
                 app_id: dapr.app_id.clone(),
                 batch_size: 100,
                 poll_interval: Duration::from_millis(500),
-                max_backoff: Duration::from_secs(5),
+                max_backoff: dapr.max_backoff,
             };
             let relay = Relay::new(service.db().clone(), config, service.commits(), relay_stats);
             tokio::spawn(relay.run(stop_relay.clone()))
         });
-        tokio::select! {
-            result = &mut server => {
-                result.context("server task failed")?.context("server failed")?;
-                return Ok(());
-            }
-            () = shutdown.cancelled() => {}
-        }
-        // Tell probes and the sidecar first, then stop accepting and drain.
-        health.set_not_serving::<TaskServiceServer<TaskApi>>().await;
-        callbacks.set_unhealthy();
-        stop_serving.cancel();
-        match tokio::time::timeout(settings.shutdown_grace, server).await {
-            Ok(result) => result.context("server task failed")?.context("server failed")?,
-            Err(_) => tracing::warn!(grace = ?settings.shutdown_grace, "in-flight calls did not finish in time"),
-        }
-        // Last, the relay: it publishes what the drained calls committed.
+        let served = host.run_until(shutdown, settings.shutdown_grace).await;
         stop_relay.cancel();
         if let Some(relay) = relay
             && tokio::time::timeout(settings.shutdown_grace, relay).await.is_err()
@@ -121,12 +89,12 @@ impl Application {
         }
         service.db().clone().close().await.context("cannot close the database pool")?;
         tracing::info!("task service stopped");
-        Ok(())
+        Ok(served?)
     }
 }
 
 /// The file of a `sqlite://path?…` URL, if it names one.
-fn sqlite_file(url: &str) -> Option<&str> {
+pub fn sqlite_file(url: &str) -> Option<&str> {
     let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = path.split('?').next()?;
     (!path.is_empty() && !path.contains(":memory:")).then_some(path)

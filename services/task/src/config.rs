@@ -43,11 +43,18 @@ pub struct DaprSettings {
     pub sidecar: String,
     pub pubsub: String,
     pub app_id: String,
+    /// The relay's longest wait between attempts while the sidecar is down.
+    pub max_backoff: Duration,
 }
 
 impl DaprSettings {
     pub fn new(sidecar: impl Into<String>) -> Self {
-        Self { sidecar: sidecar.into(), pubsub: "pubsub".to_owned(), app_id: "task".to_owned() }
+        Self {
+            sidecar: sidecar.into(),
+            pubsub: "pubsub".to_owned(),
+            app_id: "task".to_owned(),
+            max_backoff: Duration::from_secs(5),
+        }
     }
 }
 
@@ -81,6 +88,7 @@ impl Settings {
                 sidecar,
                 pubsub: var("PUBSUB_NAME").unwrap_or_else(|| "pubsub".to_owned()),
                 app_id: var("APP_ID").unwrap_or_else(|| "task".to_owned()),
+                max_backoff: Duration::from_secs(5),
             }),
         })
     }
