@@ -31,7 +31,10 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run<M: MigratorTrait>(db: &sea_orm_migration::sea_orm::DatabaseConnection, args: &[&str]) -> anyhow::Result<()> {
+async fn run<M: MigratorTrait>(
+    db: &sea_orm_migration::sea_orm::DatabaseConnection,
+    args: &[&str],
+) -> anyhow::Result<()> {
     match args {
         ["up"] | [] => M::up(db, None).await?,
         ["down"] => M::down(db, Some(1)).await?,

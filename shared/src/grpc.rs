@@ -147,9 +147,7 @@ impl Host {
     }
 }
 
-fn flatten(
-    result: Result<Result<(), tonic::transport::Error>, tokio::task::JoinError>,
-) -> Result<(), HostError> {
+fn flatten(result: Result<Result<(), tonic::transport::Error>, tokio::task::JoinError>) -> Result<(), HostError> {
     match result {
         Ok(inner) => inner.map_err(HostError::from),
         Err(join) => {

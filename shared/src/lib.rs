@@ -6,6 +6,7 @@
 //! - [`auth`]: JWT bearer authentication; the token's subject is the user.
 //! - [`status`]: AIP-193 errors, a `google.rpc.Status` with one `ErrorInfo`
 //!   and, for bad input, a `BadRequest` naming the fields.
+//! - [`db`]: database connections (PostgreSQL or SQLite) set up one way.
 //! - [`grpc`]: the tonic server every service runs: health, reflection (v1
 //!   and v1alpha), a span per request, graceful shutdown.
 //! - [`page_token`]: opaque, signed AIP-158 page tokens.
@@ -13,12 +14,14 @@
 //!   OTLP endpoint is configured.
 //! - [`dapr`]: the Dapr callback router and the CloudEvent publisher.
 //! - [`shutdown`]: SIGTERM/SIGINT as a cancellation token.
+//! - [`testing`]: fresh databases for the services' tests.
 //! - [`recurrence`]: the date math of recurrence rules, pure.
 //!
 //! Nothing here knows about tasks as a business: services own their rules.
 
 pub mod auth;
 pub mod dapr;
+pub mod db;
 pub mod grpc;
 pub mod page_token;
 pub mod proto;
@@ -26,3 +29,4 @@ pub mod recurrence;
 pub mod shutdown;
 pub mod status;
 pub mod telemetry;
+pub mod testing;

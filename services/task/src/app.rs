@@ -7,7 +7,9 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context;
 use migrations::MigratorTrait;
 use sea_orm::DatabaseConnection;
-use shared::{auth::Authenticator, dapr::CallbackRouter, grpc::Host, page_token::PageTokens, proto::FILE_DESCRIPTOR_SET};
+use shared::{
+    auth::Authenticator, dapr::CallbackRouter, grpc::Host, page_token::PageTokens, proto::FILE_DESCRIPTOR_SET,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -29,11 +31,6 @@ impl Application {
     /// Connects (and, if configured, migrates) the database and binds the
     /// listener, so the address is known before anything is served.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        if let Some(path) = sqlite_file(&settings.database_url)
-            && let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        }
         let db = store::connect(&settings.database_url).await.context("cannot connect to the database")?;
         if settings.auto_migrate {
             migrations::task::Migrator::up(&db, None).await.context("cannot migrate the database")?;
@@ -91,11 +88,4 @@ impl Application {
         tracing::info!("task service stopped");
         Ok(served?)
     }
-}
-
-/// The file of a `sqlite://path?…` URL, if it names one.
-pub fn sqlite_file(url: &str) -> Option<&str> {
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = path.split('?').next()?;
-    (!path.is_empty() && !path.contains(":memory:")).then_some(path)
 }

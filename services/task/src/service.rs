@@ -303,9 +303,9 @@ impl TaskService {
         };
         let (tags, more) = tag_rows::list(&self.db, user, page_size, after.as_deref()).await?;
         let token = match (more, tags.last()) {
-            (true, Some(last)) => self
-                .page_tokens
-                .issue(&fingerprint, Position { keys: vec![], id: last.id.as_stored() }),
+            (true, Some(last)) => {
+                self.page_tokens.issue(&fingerprint, Position { keys: vec![], id: last.id.as_stored() })
+            }
             _ => String::new(),
         };
         Ok((tags, token))

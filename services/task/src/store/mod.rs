@@ -10,28 +10,9 @@ pub mod outbox;
 pub mod tags;
 pub mod tasks;
 
-use std::time::Duration;
-
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 use shared::auth::UserId;
-
-/// Connects to `url` (`postgres://…` or `sqlite://…`).
-pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
-    let mut options = ConnectOptions::new(url.to_owned());
-    options.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(10));
-    if url.starts_with("sqlite:") {
-        // One writer at a time is all SQLite does; a small pool avoids busy waits.
-        options.max_connections(if url.contains(":memory:") { 1 } else { 4 });
-    } else {
-        options.max_connections(16);
-    }
-    let db = Database::connect(options).await?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        // WAL lets readers run beside the writer; busy_timeout queues writers.
-        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;").await?;
-    }
-    Ok(db)
-}
+pub use shared::db::{connect, is_unique_violation};
 
 /// Increments and returns `user`'s change counter. Call it first in a write
 /// transaction: the row it locks orders that user's concurrent writes.
@@ -52,9 +33,4 @@ pub async fn next_revision(conn: &impl ConnectionTrait, user: &UserId) -> Result
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("user_revisions RETURNING gave no row".into()))?;
     row.try_get("", "revision")
-}
-
-/// Whether `err` is a unique-constraint violation.
-pub fn is_unique_violation(err: &DbErr) -> bool {
-    matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
 }

@@ -7,6 +7,7 @@ use shared::{auth::issue_hs256_token, proto::todo::task::v1 as pb};
 use tonic::{Code, Request};
 
 use crate::helpers::*;
+use shared::on_both_backends;
 
 fn with_header<T>(value: &str, message: T) -> Request<T> {
     let mut request = Request::new(message);

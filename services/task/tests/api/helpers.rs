@@ -4,7 +4,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait};
+use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 use shared::{
     auth::issue_hs256_token,
     proto::todo::task::v1::{self as pb, task_service_client::TaskServiceClient},
@@ -20,26 +20,7 @@ pub const SECRET: &str = "test-secret";
 pub const ALICE: &str = "alice";
 pub const BOB: &str = "bob";
 
-#[derive(Debug, Clone, Copy)]
-pub enum Backend {
-    Postgres,
-    Sqlite,
-}
-
-/// Generates one `#[tokio::test]` per backend for each named
-/// `async fn name(backend: Backend)` of the calling module.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $name() { super::$name($crate::helpers::Backend::Postgres).await } )*
-        }
-        mod sqlite {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $name() { super::$name($crate::helpers::Backend::Sqlite).await } )*
-        }
-    };
-}
+pub use shared::testing::Backend;
 
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -49,37 +30,9 @@ pub struct TestApp {
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-/// The PostgreSQL server tests create their databases on: `TEST_DATABASE_URL`
-/// (what `make test` sets), else `DATABASE_URL`, else the local default.
-fn postgres_admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .or_else(|_| std::env::var("DATABASE_URL"))
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-/// A new, empty database for one test.
-pub async fn fresh_database(backend: Backend) -> String {
-    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-    match backend {
-        Backend::Postgres => {
-            let admin_url = postgres_admin_url();
-            let admin = Database::connect(&admin_url).await.expect("connect to PostgreSQL (see TEST_DATABASE_URL)");
-            admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
-            admin.close().await.ok();
-            let (base, _) = admin_url.rsplit_once('/').expect("a database URL ends in /dbname");
-            format!("{base}/{name}")
-        }
-        Backend::Sqlite => {
-            let dir = std::env::temp_dir().join("task-service-tests");
-            std::fs::create_dir_all(&dir).unwrap();
-            format!("sqlite://{}?mode=rwc", dir.join(format!("{name}.db")).display())
-        }
-    }
-}
-
 pub async fn spawn_app(backend: Backend) -> TestApp {
     shared::telemetry::init_for_tests();
-    let url = fresh_database(backend).await;
+    let url = shared::testing::fresh_database(backend).await.expect("fresh database");
     let app = Application::build(Settings::for_tests(&url, SECRET)).await.expect("build app");
     let addr = app.addr();
     let db = app.db().clone();

@@ -6,6 +6,7 @@ use shared::proto::todo::task::v1 as pb;
 use tonic::Code;
 
 use crate::helpers::*;
+use shared::on_both_backends;
 
 async fn another_users_tasks_are_invisible_and_untouchable(backend: Backend) {
     let app = spawn_app(backend).await;

@@ -1,7 +1,6 @@
 //! The task service's API, over real gRPC on 127.0.0.1:0, against real
 //! PostgreSQL and against SQLite (every test runs on both backends).
 
-#[macro_use]
 mod helpers;
 
 mod auth;

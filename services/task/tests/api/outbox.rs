@@ -8,6 +8,7 @@ use shared::proto::todo::task::v1 as pb;
 use tonic::Code;
 
 use crate::helpers::*;
+use shared::on_both_backends;
 
 async fn each_mutation_writes_exactly_one_event_in_revision_order(backend: Backend) {
     let app = spawn_app(backend).await;

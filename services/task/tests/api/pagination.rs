@@ -8,6 +8,7 @@ use shared::proto::todo::task::v1 as pb;
 use tonic::Code;
 
 use crate::helpers::*;
+use shared::on_both_backends;
 
 async fn create_many(app: &TestApp, user: &str, n: usize, make: impl Fn(usize) -> pb::Task) -> Vec<pb::Task> {
     let tasks: Vec<pb::Task> = (0..n).map(make).collect();

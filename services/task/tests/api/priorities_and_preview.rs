@@ -5,6 +5,7 @@ use shared::proto::todo::task::v1 as pb;
 use tonic::Code;
 
 use crate::helpers::*;
+use shared::on_both_backends;
 
 async fn priorities_are_a_ladder_with_names_and_colours(backend: Backend) {
     let app = spawn_app(backend).await;

@@ -5,6 +5,7 @@ use shared::proto::todo::task::v1 as pb;
 use tonic::Code;
 
 use crate::helpers::*;
+use shared::on_both_backends;
 
 async fn tags_can_be_created_read_listed_renamed_and_deleted(backend: Backend) {
     let app = spawn_app(backend).await;

@@ -6,6 +6,7 @@ use shared::proto::todo::task::v1 as pb;
 use tonic::Code;
 
 use crate::helpers::*;
+use shared::on_both_backends;
 
 fn zoned(local: &str, zone: &str) -> Option<pb::Due> {
     Some(pb::Due {

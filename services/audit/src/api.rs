@@ -1,0 +1,121 @@
+//! `todo.audit.v1.AuditService`: a user's own entries, and verifying them.
+
+use shared::{
+    auth::Authenticator,
+    page_token::{PageTokens, Position},
+    proto::todo::audit::v1::{self as pb, audit_service_server::AuditService},
+    status::{self, Violation},
+};
+use tonic::{Code, Request, Response, Status};
+
+use crate::store::{self, entities::audit_entries};
+
+pub use pb::audit_service_server::AuditServiceServer;
+
+pub const DEFAULT_PAGE_SIZE: i32 = 50;
+pub const MAX_PAGE_SIZE: i32 = 1000;
+
+#[derive(Clone)]
+pub struct AuditApi {
+    db: sea_orm::DatabaseConnection,
+    auth: Authenticator,
+    tokens: PageTokens,
+}
+
+impl AuditApi {
+    pub fn new(db: sea_orm::DatabaseConnection, auth: Authenticator, tokens: PageTokens) -> Self {
+        Self { db, auth, tokens }
+    }
+}
+
+fn invalid(reason: &str, field: &str, description: &str) -> Status {
+    status::invalid_argument(reason, &[Violation::new(field, description)])
+}
+
+fn internal(err: sea_orm::DbErr) -> Status {
+    tracing::error!(error = %err, "audit store error");
+    status::error(Code::Unavailable, "STORE_UNAVAILABLE", "the audit store is unavailable; retry later")
+}
+
+fn timestamp(micros: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: micros.div_euclid(1_000_000),
+        nanos: (micros.rem_euclid(1_000_000) * 1000) as i32,
+    }
+}
+
+fn entry(row: audit_entries::Model) -> pb::AuditEntry {
+    pb::AuditEntry {
+        sequence: row.sequence,
+        event_id: row.event_id,
+        event_type: row.event_type,
+        task: format!("tasks/{}", row.task_id),
+        revision: row.revision,
+        occur_time: Some(timestamp(row.occur_time)),
+        record_time: Some(timestamp(row.record_time)),
+        event_json: row.event_json,
+        previous_hash: row.previous_hash,
+        hash: row.hash,
+    }
+}
+
+#[tonic::async_trait]
+impl AuditService for AuditApi {
+    async fn list_audit_entries(
+        &self,
+        request: Request<pb::ListAuditEntriesRequest>,
+    ) -> Result<Response<pb::ListAuditEntriesResponse>, Status> {
+        let user = self.auth.authenticate(request.metadata()).await?;
+        let r = request.into_inner();
+        let task_id = match r.task.trim() {
+            "" => None,
+            name => Some(
+                name.strip_prefix("tasks/")
+                    .filter(|id| !id.is_empty())
+                    .ok_or_else(|| invalid("INVALID_NAME", "task", "must be a task name tasks/{task}"))?,
+            ),
+        };
+        let page_size = match r.page_size {
+            n if n < 0 => return Err(invalid("INVALID_PAGE_SIZE", "page_size", "must not be negative")),
+            0 => DEFAULT_PAGE_SIZE,
+            n => n.min(MAX_PAGE_SIZE),
+        } as u64;
+        let fingerprint = PageTokens::fingerprint(&[user.as_str(), task_id.unwrap_or(""), &r.oldest_first.to_string()]);
+        let after = match r.page_token.as_str() {
+            "" => None,
+            token => {
+                let position = self
+                    .tokens
+                    .open(token, &fingerprint)
+                    .map_err(|e| invalid("INVALID_PAGE_TOKEN", "page_token", &e.to_string()))?;
+                Some(position.id.parse::<i64>().map_err(|_| invalid("INVALID_PAGE_TOKEN", "page_token", "malformed"))?)
+            }
+        };
+        let (rows, more) =
+            store::list(&self.db, user.as_str(), task_id, r.oldest_first, page_size, after).await.map_err(internal)?;
+        let next_page_token = match (more, rows.last()) {
+            (true, Some(last)) => {
+                self.tokens.issue(&fingerprint, Position { keys: vec![], id: last.sequence.to_string() })
+            }
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListAuditEntriesResponse {
+            entries: rows.into_iter().map(entry).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn verify_audit_chain(
+        &self,
+        request: Request<pb::VerifyAuditChainRequest>,
+    ) -> Result<Response<pb::VerifyAuditChainResponse>, Status> {
+        let user = self.auth.authenticate(request.metadata()).await?;
+        let v = store::verify(&self.db, user.as_str()).await.map_err(internal)?;
+        Ok(Response::new(pb::VerifyAuditChainResponse {
+            valid: v.valid,
+            entries_checked: v.checked,
+            first_invalid_sequence: v.first_invalid,
+            reason: v.reason,
+        }))
+    }
+}

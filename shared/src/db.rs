@@ -1,0 +1,42 @@
+//! Database connections for every service: PostgreSQL in production, SQLite
+//! for `make dev` and tests, with the same settings everywhere.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+
+/// Connects to `url` (`postgres://…` or `sqlite://…`), creating a SQLite
+/// file's directory when needed.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    if let Some(dir) =
+        sqlite_file(url).and_then(|p| std::path::Path::new(p).parent()).filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(10));
+    if url.starts_with("sqlite:") {
+        // SQLite has one writer at a time; a small pool avoids busy waits.
+        options.max_connections(if url.contains(":memory:") { 1 } else { 4 });
+    } else {
+        options.max_connections(16);
+    }
+    let db = Database::connect(options).await?;
+    if db.get_database_backend() == DbBackend::Sqlite {
+        // WAL lets readers run beside the writer; busy_timeout queues writers.
+        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;").await?;
+    }
+    Ok(db)
+}
+
+/// The file of a `sqlite://path?…` URL, if it names one.
+pub fn sqlite_file(url: &str) -> Option<&str> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next()?;
+    (!path.is_empty() && !path.contains(":memory:")).then_some(path)
+}
+
+/// Whether `err` is a unique-constraint violation.
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+}

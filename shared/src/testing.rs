@@ -1,0 +1,56 @@
+//! Support for the services' tests: a fresh database per test, on the
+//! PostgreSQL server `make test` starts (`TEST_DATABASE_URL`) or in a
+//! temporary SQLite file.
+
+use sea_orm::{ConnectionTrait, Database, DbErr};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// The PostgreSQL server tests create databases on: `TEST_DATABASE_URL`,
+/// else `DATABASE_URL`, else the local default.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .or_else(|_| std::env::var("DATABASE_URL"))
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// The URL of a new, empty database.
+pub async fn fresh_database(backend: Backend) -> Result<String, DbErr> {
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    match backend {
+        Backend::Postgres => {
+            let admin_url = postgres_admin_url();
+            let admin = Database::connect(&admin_url).await?;
+            admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
+            admin.close().await?;
+            let (base, _) =
+                admin_url.rsplit_once('/').ok_or_else(|| DbErr::Custom("a database URL ends in /dbname".into()))?;
+            Ok(format!("{base}/{name}"))
+        }
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join("tasks-platform-tests");
+            std::fs::create_dir_all(&dir).map_err(|e| DbErr::Custom(e.to_string()))?;
+            Ok(format!("sqlite://{}?mode=rwc", dir.join(format!("{name}.db")).display()))
+        }
+    }
+}
+
+/// One `#[tokio::test]` per backend for each named
+/// `async fn name(backend: Backend)` of the calling module.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name($crate::testing::Backend::Postgres).await } )*
+        }
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name($crate::testing::Backend::Sqlite).await } )*
+        }
+    };
+}
