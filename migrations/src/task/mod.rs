@@ -7,6 +7,7 @@ mod m20261123_000001_create_tasks;
 mod m20261123_000002_create_tags;
 mod m20261123_000003_create_user_revisions;
 mod m20261123_000004_create_outbox;
+mod m20261123_000005_add_series;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_create_tags::Migration),
             Box::new(m20261123_000003_create_user_revisions::Migration),
             Box::new(m20261123_000004_create_outbox::Migration),
+            Box::new(m20261123_000005_add_series::Migration),
         ]
     }
 

@@ -7,9 +7,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context;
 use migrations::MigratorTrait;
 use sea_orm::DatabaseConnection;
-use shared::{
-    auth::Authenticator, dapr::CallbackRouter, grpc::Host, page_token::PageTokens, proto::FILE_DESCRIPTOR_SET,
-};
+use shared::{auth::Authenticator, grpc::Host, page_token::PageTokens, proto::FILE_DESCRIPTOR_SET};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -41,8 +39,8 @@ impl Application {
 
         let mut host = Host::bind(settings.grpc_addr, &[FILE_DESCRIPTOR_SET]).await?;
         host.add_service(TaskServiceServer::new(api)).await;
-        // The sidecar's view of the app: health probe, (no) subscriptions.
-        host.serve_callbacks(CallbackRouter::builder().api_token_from_env().build());
+        // The sidecar's view of the app: health probe, invocable methods.
+        host.serve_callbacks(crate::api::internal::callbacks(service.clone()));
         Ok(Self { host, service, relay_stats: Arc::default(), settings })
     }
 

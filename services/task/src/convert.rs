@@ -45,6 +45,8 @@ pub fn task(task: &Task) -> pb::Task {
         delete_time: task.delete_time.map(timestamp),
         etag: task.etag(),
         revision: task.revision,
+        series_id: task.series.map(|s| s.id.as_stored()).unwrap_or_default(),
+        occurrence_index: task.series.map_or(0, |s| i32::try_from(s.index).unwrap_or(i32::MAX)),
     }
 }
 
@@ -97,6 +99,7 @@ fn recurrence(spec: &RecurrenceSpec) -> pb::RecurrenceRule {
             Missing::Clamp => M::Clamp,
             Missing::Skip => M::Skip,
         } as i32,
+        series_start: spec.series_start.map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string()).unwrap_or_default(),
     }
 }
 

@@ -18,7 +18,7 @@ use crate::{
         from_micros,
         query::{self, QueryError},
         tag::{Color, Tag, TagId, TagName},
-        task::{Change, Task, TaskContent, TaskId, TaskPatch, TaskState},
+        task::{Change, Series, Task, TaskContent, TaskId, TaskPatch, TaskState},
         to_micros,
     },
     error::{Error, Result},
@@ -75,9 +75,22 @@ impl TaskService {
     }
 
     /// Creates a task; with a `request_id`, a replay returns the first result.
-    #[tracing::instrument(skip_all, fields(user = %user), err(Debug))]
     pub async fn create(&self, user: &UserId, content: TaskContent, request_id: Option<String>) -> Result<Task> {
+        self.create_in_series(user, content, request_id, None).await
+    }
+
+    /// Creates a task, as instance `series` of a repeating series when
+    /// given (a repeating task otherwise starts its own series).
+    #[tracing::instrument(skip_all, fields(user = %user), err(Debug))]
+    pub async fn create_in_series(
+        &self,
+        user: &UserId,
+        mut content: TaskContent,
+        request_id: Option<String>,
+        series: Option<Series>,
+    ) -> Result<Task> {
         content.check().map_err(|e| Error::from_invalid("INVALID_TASK", "task", e))?;
+        anchor_series(&mut content);
         let tx = self.db.begin().await?;
         // First, so concurrent creates of this user queue here and the
         // request-id lookup below sees whatever the previous one committed.
@@ -90,8 +103,10 @@ impl TaskService {
         }
         check_tags_exist(&tx, user, &content.tags).await?;
         let now = now();
+        let id = TaskId::new();
+        let series = series.or_else(|| content.recurrence.as_ref().map(|_| Series { id, index: 0 }));
         let task = Task {
-            id: TaskId::new(),
+            id,
             user: user.clone(),
             content,
             state: TaskState::Open,
@@ -100,6 +115,7 @@ impl TaskService {
             complete_time: None,
             delete_time: None,
             revision,
+            series,
         };
         if let Err(err) = task_rows::insert(&tx, &task, request_id.as_deref()).await {
             tx.rollback().await?;
@@ -149,6 +165,14 @@ impl TaskService {
         Ok((tasks, token))
     }
 
+    /// The user's events after `after_revision`, in revision order, and
+    /// whether more follow.
+    pub async fn changes(&self, user: &UserId, after_revision: i64, page_size: i32) -> Result<(Vec<Vec<u8>>, bool)> {
+        let page_size = page_size_for(page_size, 100)?;
+        let (rows, more) = outbox::after_revision(&self.db, user, after_revision, page_size).await?;
+        Ok((rows, more))
+    }
+
     #[tracing::instrument(skip_all, fields(user = %user, task = %id.name()), err(Debug))]
     pub async fn update(&self, user: &UserId, id: TaskId, patch: TaskPatch, etag: &str) -> Result<Task> {
         let new_tags = patch.tags.clone().unwrap_or_default();
@@ -162,6 +186,16 @@ impl TaskService {
                 return Ok(Outcome::Unchanged);
             }
             content.check().map_err(|e| Error::from_invalid("INVALID_TASK", "task", e))?;
+            if changed.iter().any(|p| *p == "due" || *p == "recurrence") {
+                // A new rule or a moved due starts counting afresh.
+                if let Some(rule) = &mut content.recurrence {
+                    rule.series_start = None;
+                }
+                anchor_series(&mut content);
+            }
+            if content.recurrence.is_some() && task.series.is_none() {
+                task.series = Some(Series { id: task.id, index: 0 });
+            }
             task.content = content;
             Ok(Outcome::Changed {
                 tags_changed: changed.contains(&"tags"),
@@ -372,6 +406,13 @@ impl TaskService {
         tx.commit().await?;
         self.committed.notify_one();
         Ok(())
+    }
+}
+
+/// A repeating task's series counts from its first due date.
+fn anchor_series(content: &mut TaskContent) {
+    if let (Some(rule), Some(due)) = (&mut content.recurrence, &content.due) {
+        rule.series_start.get_or_insert(due.local());
     }
 }
 

@@ -2,6 +2,7 @@
 //! request into domain values (validating at the edge), call the use case,
 //! translate back. No business rules live here.
 
+pub mod internal;
 mod preview;
 
 use shared::{auth::Authenticator, proto::todo::task::v1 as pb};
@@ -54,7 +55,7 @@ fn invalid_task(e: Invalid) -> Error {
 }
 
 /// Every field of a task, for create.
-fn content(task: &pb::Task) -> Result<TaskContent> {
+pub(crate) fn content(task: &pb::Task) -> Result<TaskContent> {
     Ok(TaskContent {
         title: convert::parse_title(&task.title).map_err(invalid_task)?,
         description: convert::parse_description(&task.description).map_err(invalid_task)?,
@@ -335,6 +336,26 @@ impl pb::task_service_server::TaskService for TaskApi {
             })
             .collect();
         Ok(Response::new(pb::ListPrioritiesResponse { priorities }))
+    }
+
+    async fn list_task_changes(
+        &self,
+        request: Request<pb::ListTaskChangesRequest>,
+    ) -> Result<Response<pb::ListTaskChangesResponse>, Status> {
+        use prost::Message;
+        let user = self.user(&request).await?;
+        let r = request.into_inner();
+        let result = async {
+            let (payloads, has_more) = self.service.changes(&user, r.after_revision, r.page_size).await?;
+            let changes = payloads
+                .iter()
+                .map(|p| pb::TaskEvent::decode(p.as_slice()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Error::Internal(anyhow::anyhow!("undecodable outbox row: {e}")))?;
+            Ok(pb::ListTaskChangesResponse { changes, has_more })
+        }
+        .await;
+        respond(result)
     }
 
     async fn preview_occurrences(

@@ -68,6 +68,9 @@ pub struct RecurrenceSpec {
     /// IANA name; None means the due's zone (UTC for a whole-day due).
     pub time_zone: Option<String>,
     pub missing: Missing,
+    /// The series' first occurrence, which later ones are counted from.
+    #[serde(default)]
+    pub series_start: Option<chrono::NaiveDateTime>,
 }
 
 impl RecurrenceSpec {
@@ -122,6 +125,7 @@ impl RecurrenceSpec {
             anchor: input.anchor,
             time_zone: input.time_zone.map(|z| z.name().to_owned()),
             missing: input.missing,
+            series_start: None,
         };
         // The date-math engine has the final word on what is valid.
         spec.rule(None)?;

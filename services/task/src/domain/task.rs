@@ -156,6 +156,16 @@ pub struct Task {
     pub delete_time: Option<DateTime<Utc>>,
     /// The user's change counter at this task's last change.
     pub revision: i64,
+    /// Which series a repeating task belongs to, and where.
+    pub series: Option<Series>,
+}
+
+/// A repeating task's place: the series (its first instance's id) and the
+/// instance's index in it (0 for the first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Series {
+    pub id: TaskId,
+    pub index: u32,
 }
 
 impl Task {

@@ -30,6 +30,8 @@ pub mod tasks {
         pub delete_time: Option<i64>,
         pub revision: i64,
         pub create_request_id: Option<String>,
+        pub series_id: Option<String>,
+        pub occurrence_index: i32,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,7 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use prost::Message;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use shared::auth::UserId;
 
 use super::entities::outbox;
 use crate::{
@@ -41,4 +44,27 @@ pub async fn append(
     .insert(conn)
     .await?;
     Ok(event_id)
+}
+
+/// Encoded events of `user` with a revision above `after`, oldest first.
+/// The outbox keeps published rows, so it doubles as the change feed.
+pub async fn after_revision(
+    conn: &impl ConnectionTrait,
+    user: &UserId,
+    after: i64,
+    limit: u64,
+) -> Result<(Vec<Vec<u8>>, bool), DbErr> {
+    let mut rows: Vec<Vec<u8>> = outbox::Entity::find()
+        .select_only()
+        .column(outbox::Column::Payload)
+        .filter(outbox::Column::UserId.eq(user.as_str()))
+        .filter(outbox::Column::Revision.gt(after))
+        .order_by_asc(outbox::Column::Revision)
+        .limit(limit + 1)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    Ok((rows, more))
 }

@@ -21,7 +21,7 @@ use crate::domain::{
     recurrence::RecurrenceSpec,
     reminder::Reminder,
     tag::TagId,
-    task::{Description, Priority, Task, TaskContent, TaskId, TaskState, Title},
+    task::{Description, Priority, Series, Task, TaskContent, TaskId, TaskState, Title},
     to_micros,
 };
 
@@ -366,6 +366,8 @@ fn to_row(task: &Task) -> Result<tasks::Model, DbErr> {
         delete_time: task.delete_time.map(to_micros),
         revision: task.revision,
         create_request_id: None,
+        series_id: task.series.map(|s| s.id.as_stored()),
+        occurrence_index: task.series.map_or(0, |s| i32::try_from(s.index).unwrap_or(i32::MAX)),
     })
 }
 
@@ -400,5 +402,10 @@ fn from_row(row: tasks::Model, tags: &mut HashMap<String, Vec<TagId>>) -> Result
         complete_time: (row.complete_sort != NONE_SORT).then(|| from_micros(row.complete_sort)),
         delete_time: row.delete_time.map(from_micros),
         revision: row.revision,
+        series: row
+            .series_id
+            .as_deref()
+            .and_then(TaskId::from_stored)
+            .map(|id| Series { id, index: u32::try_from(row.occurrence_index).unwrap_or(0) }),
     })
 }
