@@ -5,12 +5,11 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
 .PHONY: dev test test-rust lint fmt token migrate bench tools
 
-## dev: run the task service on 127.0.0.1:50051 with an embedded SQLite database (data/).
+## dev: every service plus the local Dapr runtime on loopback, embedded SQLite (data/).
 dev:
-	$(CARGO) build -p task -p shared --bins
-	@echo "task service: grpc://127.0.0.1:50051 (SQLite at data/tasks.db)"
-	@echo "token:        $$($(CARGO) run -q -p shared --bin dev-token -- alice)"
-	RUST_LOG=$${RUST_LOG:-info} $(CARGO) run -q -p task
+	$(CARGO) build --workspace --bins
+	@echo "token for user alice: $$(target/debug/dev-token alice)"
+	target/debug/local-dapr run -f dev/dapr.yaml
 
 ## test: every test (Rust on a fresh private PostgreSQL + SQLite, then deployment checks).
 test: tools test-rust
