@@ -84,7 +84,7 @@ impl Settings {
                     .unwrap_or(20),
             ),
             auth: AuthConfig::from_env(),
-            dapr: shared::dapr::publisher::sidecar_address_from_env().map(|sidecar| DaprSettings {
+            dapr: shared::dapr::sidecar::sidecar_address_from_env().map(|sidecar| DaprSettings {
                 sidecar,
                 pubsub: var("PUBSUB_NAME").unwrap_or_else(|| "pubsub".to_owned()),
                 app_id: var("APP_ID").unwrap_or_else(|| "task".to_owned()),

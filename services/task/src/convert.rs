@@ -93,6 +93,7 @@ fn recurrence(spec: &RecurrenceSpec) -> pb::RecurrenceRule {
         anchor: match spec.anchor {
             Anchor::DueDate => A::DueDate,
             Anchor::CompletionDate => A::CompletionDate,
+            Anchor::Schedule => A::Schedule,
         } as i32,
         time_zone: spec.time_zone.clone().unwrap_or_default(),
         missing_date_policy: match spec.missing {
@@ -245,6 +246,7 @@ pub fn rule_input(rule: &pb::RecurrenceRule) -> Result<RuleInput, Invalid> {
     let anchor = match A::try_from(rule.anchor) {
         Ok(A::Unspecified | A::DueDate) => Anchor::DueDate,
         Ok(A::CompletionDate) => Anchor::CompletionDate,
+        Ok(A::Schedule) => Anchor::Schedule,
         Err(_) => return Err(Invalid::new("anchor", format!("{} is not an anchor", rule.anchor))),
     };
     let missing = match M::try_from(rule.missing_date_policy) {

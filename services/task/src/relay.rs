@@ -3,7 +3,7 @@
 //!
 //! - **Wakes on commit** (the service notifies it) and **polls** as a
 //!   fallback, which also covers commits made by other replicas.
-//! - **One publisher at a time**: on PostgreSQL each batch runs in a
+//! - **One sidecar at a time**: on PostgreSQL each batch runs in a
 //!   transaction holding `pg_try_advisory_xact_lock`, so with several
 //!   replicas only one publishes and a user's events keep their order.
 //!   (SQLite is the single-process development store: no lock needed.)
@@ -30,7 +30,7 @@ use sea_orm::{
     Statement, TransactionTrait, sea_query::Expr,
 };
 use shared::{
-    dapr::{OutgoingEvent, PublishError, Publisher},
+    dapr::{OutgoingEvent, PublishError, Sidecar},
     proto::{json, todo::task::v1 as pb},
 };
 use tokio::sync::Notify;
@@ -88,7 +88,7 @@ impl Relay {
 
     /// Publishes until `shutdown`; a batch in flight is finished first.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut publisher: Option<Publisher> = None;
+        let mut sidecar: Option<Sidecar> = None;
         let initial_backoff = Duration::from_millis(100);
         let mut backoff = initial_backoff;
         let mut last_report = tokio::time::Instant::now() - Duration::from_secs(3600);
@@ -97,11 +97,11 @@ impl Relay {
                 self.report_backlog().await;
                 last_report = tokio::time::Instant::now();
             }
-            let Some(current) = &publisher else {
-                match Publisher::connect(&self.config.sidecar, &self.config.pubsub, Duration::from_secs(1)).await {
+            let Some(current) = &sidecar else {
+                match Sidecar::connect(&self.config.sidecar, &self.config.pubsub, Duration::from_secs(1)).await {
                     Ok(connected) => {
                         tracing::info!(sidecar = %self.config.sidecar, "outbox relay connected to the sidecar");
-                        publisher = Some(connected);
+                        sidecar = Some(connected);
                     }
                     Err(err) => {
                         tracing::warn!(error = %err, retry_in = ?backoff, "sidecar unavailable, events wait in the outbox");
@@ -144,7 +144,7 @@ impl Relay {
     }
 
     /// Publishes up to one batch in order; returns how many were published.
-    async fn publish_batch(&self, publisher: &Publisher) -> Result<usize, BatchError> {
+    async fn publish_batch(&self, sidecar: &Sidecar) -> Result<usize, BatchError> {
         let tx = self.db.begin().await?;
         if tx.get_database_backend() == DbBackend::Postgres {
             let row = tx
@@ -172,7 +172,7 @@ impl Relay {
             let id = row.id;
             match self.outgoing(&row) {
                 Some(event) => {
-                    if let Err(err) = publisher.publish(&row.topic, &event).await {
+                    if let Err(err) = sidecar.publish(&row.topic, &event).await {
                         failure = Some(err);
                         break;
                     }

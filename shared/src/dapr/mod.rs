@@ -6,13 +6,13 @@
 //! - [`router`]: `AppCallback`, `AppCallbackAlpha` and
 //!   `AppCallbackHealthCheck`, implemented once and configured
 //!   declaratively by each service.
-//! - [`publisher`]: publishing CloudEvents through the sidecar with the
-//!   `dapr` crate's client.
+//! - [`sidecar`]: the app's connection to its sidecar (the `dapr` crate's
+//!   client): publishing CloudEvents, invoking apps, state.
 
 pub mod event;
-pub mod publisher;
 pub mod router;
+pub mod sidecar;
 
 pub use event::{Event, HandlerError};
-pub use publisher::{OutgoingEvent, PublishError, Publisher};
 pub use router::{CallbackRouter, Subscription};
+pub use sidecar::{OutgoingEvent, PublishError, Sidecar};

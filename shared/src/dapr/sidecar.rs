@@ -1,5 +1,6 @@
-//! Publishing CloudEvents through the Dapr sidecar, with the `dapr` crate's
-//! client.
+//! The app's connection to its Dapr sidecar, on the `dapr` crate's client:
+//! waiting for the sidecar at start-up, publishing CloudEvents, invoking
+//! other apps, state.
 //!
 //! We publish a complete CloudEvent (`application/cloudevents+json`), so
 //! the event's own id is the CloudEvent id (daprd does not generate one for
@@ -74,14 +75,14 @@ pub enum PublishError {
     NotAcknowledged(String),
 }
 
-/// A connected publisher. Cheap to clone (the channel is shared).
+/// A connection to the sidecar. Cheap to clone (the channel is shared).
 #[derive(Clone)]
-pub struct Publisher {
+pub struct Sidecar {
     client: dapr::Client<TonicClientWithAuth>,
     pubsub: String,
 }
 
-impl Publisher {
+impl Sidecar {
     /// Connects to the sidecar at `address` (sending `DAPR_API_TOKEN` when
     /// set), retrying with backoff for up to `wait`: the sidecar may start
     /// after the app, and the crate's client does not retry by itself.
@@ -123,6 +124,16 @@ impl Publisher {
             .publish_event(self.pubsub.as_str(), topic, "application/cloudevents+json", body, Some(metadata))
             .await
             .map_err(|err| PublishError::NotAcknowledged(err.to_string()))
+    }
+
+    /// The `dapr` crate client on this connection, for invocation and state.
+    pub fn client(&self) -> dapr::Client<TonicClientWithAuth> {
+        self.client.clone()
+    }
+
+    /// The pub/sub component events go to.
+    pub fn pubsub(&self) -> &str {
+        &self.pubsub
     }
 }
 

@@ -26,6 +26,8 @@ pub enum Anchor {
     #[default]
     DueDate,
     CompletionDate,
+    /// Instances are created on schedule, regardless of completion.
+    Schedule,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

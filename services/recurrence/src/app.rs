@@ -1,0 +1,98 @@
+//! Builds the recurrence service and runs it until shutdown.
+//!
+//! The gRPC server starts before the sidecar is reachable (daprd waits for
+//! the app's port before it serves the app), so the sidecar connection is
+//! established lazily by the handlers' first use — here, by connecting in
+//! the background and serving UNAVAILABLE-as-RETRY until it is up.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use shared::{
+    dapr::{CallbackRouter, HandlerError, Sidecar},
+    grpc::Host,
+    proto::FILE_DESCRIPTOR_SET,
+};
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+
+use crate::{config::Settings, events, sweep::Registry};
+
+pub struct Application {
+    host: Host,
+    settings: Settings,
+}
+
+/// The sidecar connection, made once on first use.
+#[derive(Clone)]
+struct LazySidecar {
+    cell: Arc<OnceCell<events::Handlers>>,
+    settings: Settings,
+}
+
+impl LazySidecar {
+    async fn handlers(&self) -> Result<events::Handlers, HandlerError> {
+        let settings = &self.settings;
+        self.cell
+            .get_or_try_init(|| async {
+                let sidecar = Sidecar::connect(&settings.sidecar, &settings.pubsub, settings.sidecar_wait)
+                    .await
+                    .map_err(HandlerError::transient)?;
+                Ok(events::Handlers {
+                    registry: Registry::new(sidecar.clone(), &settings.state_store),
+                    sidecar,
+                    topic: settings.topic.clone(),
+                    task_app_id: settings.task_app_id.clone(),
+                })
+            })
+            .await
+            .cloned()
+    }
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let lazy = LazySidecar { cell: Arc::default(), settings: settings.clone() };
+        let mut host = Host::bind(settings.grpc_addr, &[FILE_DESCRIPTOR_SET]).await?;
+
+        let on_event = lazy.clone();
+        let on_sweep = lazy.clone();
+        let subscription = shared::dapr::Subscription::new(&settings.pubsub, &settings.topic)
+            .dead_letter(&settings.dead_letter_topic)
+            .route(&format!("event.type == \"{}\"", events::COMPLETED), "completed", &[events::COMPLETED], {
+                let lazy = on_event.clone();
+                move |event| {
+                    let lazy = lazy.clone();
+                    async move { lazy.handlers().await?.on_completed(event).await }
+                }
+            })
+            .default_route("other", &[], move |event| {
+                let lazy = on_event.clone();
+                async move { lazy.handlers().await?.on_other(event).await }
+            });
+        let router = CallbackRouter::builder()
+            .subscribe(subscription)
+            .binding(&settings.sweep_binding, move |_tick| {
+                let lazy = on_sweep.clone();
+                async move {
+                    let handlers = lazy.handlers().await?;
+                    let created = handlers.registry.sweep(&handlers).await?;
+                    if created > 0 {
+                        tracing::info!(created, "schedule sweep created instances");
+                    }
+                    Ok(())
+                }
+            })
+            .api_token_from_env()
+            .build();
+        host.serve_callbacks(router);
+        Ok(Self { host, settings })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.host.addr()
+    }
+
+    pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        Ok(self.host.run_until(shutdown, self.settings.shutdown_grace).await?)
+    }
+}
