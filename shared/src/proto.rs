@@ -13,6 +13,18 @@ pub mod todo {
             tonic::include_proto!("todo.audit.v1");
         }
     }
+    /// `todo.reminder.v1`: the `reminder.due` event (and reminder jobs' data).
+    pub mod reminder {
+        pub mod v1 {
+            tonic::include_proto!("todo.reminder.v1");
+        }
+    }
+    /// `todo.notification.v1`: notification preferences and the delivery log.
+    pub mod notification {
+        pub mod v1 {
+            tonic::include_proto!("todo.notification.v1");
+        }
+    }
 }
 
 /// `google.api` (the AIP-203 field behaviour annotation) and `google.rpc`

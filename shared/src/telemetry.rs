@@ -37,6 +37,16 @@ static INIT: OnceLock<()> = OnceLock::new();
 /// Installs the global subscriber for `service_name`. Later calls (tests that
 /// build several apps in one process) are no-ops that return an empty guard.
 pub fn init(service_name: &str) -> TelemetryGuard {
+    init_with(service_name, true)
+}
+
+/// Tests: spans and trace propagation always (so `traceparent` flows as in
+/// production); log output only when `TEST_LOG` is set.
+pub fn init_for_tests() {
+    let _ = init_with("test", std::env::var_os("TEST_LOG").is_some());
+}
+
+fn init_with(service_name: &str, print: bool) -> TelemetryGuard {
     let mut guard = TelemetryGuard { provider: None };
     if INIT.set(()).is_err() {
         return guard;
@@ -44,11 +54,12 @@ pub fn init(service_name: &str) -> TelemetryGuard {
     global::set_text_map_propagator(TraceContextPropagator::new());
 
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let fmt_filter = if print { None } else { Some(tracing_subscriber::filter::LevelFilter::OFF) };
     let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let fmt = if json {
-        tracing_subscriber::fmt::layer().json().with_current_span(true).boxed()
+        tracing_subscriber::fmt::layer().json().with_current_span(true).with_filter(fmt_filter).boxed()
     } else {
-        tracing_subscriber::fmt::layer().compact().boxed()
+        tracing_subscriber::fmt::layer().compact().with_filter(fmt_filter).boxed()
     };
 
     // A provider always exists, so spans get real W3C ids and `traceparent`
@@ -60,13 +71,6 @@ pub fn init(service_name: &str) -> TelemetryGuard {
 
     let _ = tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init();
     guard
-}
-
-/// Subscriber for tests: output only when `TEST_LOG` is set.
-pub fn init_for_tests() {
-    if std::env::var_os("TEST_LOG").is_some() {
-        let _ = init("test");
-    }
 }
 
 fn otlp_endpoint() -> Option<String> {

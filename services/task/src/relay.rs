@@ -9,10 +9,11 @@
 //!   (SQLite is the single-process development store: no lock needed.)
 //! - **Backs off** exponentially while the sidecar or broker is down;
 //!   writes keep succeeding meanwhile and their events wait in the outbox.
-//! - A batch stops at the first failure and commits the marks of the rows
-//!   before it, so nothing acknowledged is published twice by us; a relay
-//!   killed mid-batch rolls its marks back and the rows are published again
-//!   (at-least-once — consumers deduplicate on the event id).
+//! - A batch stops at the first failure; each row is marked as soon as it
+//!   was acknowledged, so nothing acknowledged is published twice by a
+//!   running relay. A relay killed between an acknowledgement and its mark
+//!   publishes that one row again (at-least-once — consumers deduplicate on
+//!   the event id).
 //! - **Backlog** size and age are logged and exported as metrics.
 
 use std::{
@@ -144,10 +145,15 @@ impl Relay {
     }
 
     /// Publishes up to one batch in order; returns how many were published.
-    async fn publish_batch(&self, sidecar: &Sidecar) -> Result<usize, BatchError> {
-        let tx = self.db.begin().await?;
-        if tx.get_database_backend() == DbBackend::Postgres {
-            let row = tx
+    ///
+    /// The transaction only carries the leadership lock (PostgreSQL); each
+    /// row is marked on its own right after the sidecar acknowledged it, so
+    /// a relay that dies re-publishes at most the row it was on, and a mark
+    /// never waits behind (or is undone with) other rows.
+    async fn publish_batch(&self, publisher: &Sidecar) -> Result<usize, BatchError> {
+        let leadership = self.db.begin().await?;
+        if leadership.get_database_backend() == DbBackend::Postgres {
+            let row = leadership
                 .query_one(Statement::from_sql_and_values(
                     DbBackend::Postgres,
                     "SELECT pg_try_advisory_xact_lock($1) AS locked",
@@ -156,42 +162,39 @@ impl Relay {
                 .await?;
             let locked: bool = row.map(|r| r.try_get("", "locked")).transpose()?.unwrap_or(false);
             if !locked {
-                tx.rollback().await?;
+                leadership.rollback().await?;
                 return Err(BatchError::NotLeader);
             }
         }
+        let result = self.publish_pending(publisher).await;
+        // Ending the transaction releases the lock.
+        leadership.commit().await?;
+        let published = result?;
+        self.stats.published.fetch_add(published as i64, Ordering::Relaxed);
+        Ok(published)
+    }
+
+    async fn publish_pending(&self, publisher: &Sidecar) -> Result<usize, BatchError> {
         let rows = outbox::Entity::find()
             .filter(outbox::Column::PublishTime.is_null())
             .order_by_asc(outbox::Column::Id)
             .limit(self.config.batch_size)
-            .all(&tx)
+            .all(&self.db)
             .await?;
         let mut published = 0;
-        let mut failure = None;
         for row in rows {
-            let id = row.id;
             match self.outgoing(&row) {
-                Some(event) => {
-                    if let Err(err) = sidecar.publish(&row.topic, &event).await {
-                        failure = Some(err);
-                        break;
-                    }
-                }
-                None => tracing::error!(outbox_id = id, "outbox row cannot be decoded: skipped"),
+                Some(event) => publisher.publish(&row.topic, &event).await?,
+                None => tracing::error!(outbox_id = row.id, "outbox row cannot be decoded: skipped"),
             }
             outbox::Entity::update_many()
                 .col_expr(outbox::Column::PublishTime, Expr::value(to_micros(Utc::now())))
-                .filter(outbox::Column::Id.eq(id))
-                .exec(&tx)
+                .filter(outbox::Column::Id.eq(row.id))
+                .exec(&self.db)
                 .await?;
             published += 1;
         }
-        tx.commit().await?;
-        self.stats.published.fetch_add(published as i64, Ordering::Relaxed);
-        match failure {
-            Some(err) => Err(err.into()),
-            None => Ok(published),
-        }
+        Ok(published)
     }
 
     fn outgoing(&self, row: &outbox::Model) -> Option<OutgoingEvent> {

@@ -1,0 +1,225 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Task changes travel API → outbox → relay → local Dapr runtime →
+//! subscribers, as they would through daprd and Kafka: with the right
+//! CloudEvent, without loss when the runtime is down or the relay dies,
+//! in per-user order, and with poison messages dead-lettered.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use integration_tests::{
+    Sidecars, as_user, eventually, fast_delivery, restart, subscriber, task_client, task_service, test_components,
+    titled,
+};
+use sea_orm::{EntityTrait, QueryOrder};
+use shared::{dapr::HandlerError, proto::todo::task::v1 as pb};
+use task::store::entities::outbox;
+use tonic::Request;
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_created_task_reaches_a_subscriber_as_a_cloud_event_carrying_its_trace() {
+    shared::telemetry::init_for_tests();
+    let sidecars = Sidecars::bind(&["task", "subscriber"]).await;
+    let (task, db) = task_service(Some(sidecars.endpoint("task"))).await;
+    let (sub, recorder) = subscriber::spawn(subscriber::accept_all()).await;
+    let runtime =
+        sidecars.start(&[("task", task.addr), ("subscriber", sub.addr)], test_components(), fast_delivery()).await;
+
+    let mut request = as_user("alice", titled("Buy milk"));
+    request.metadata_mut().insert("traceparent", format!("00-{TRACE_ID}-00f067aa0ba902b7-01").parse().unwrap());
+    let created = task_client(task.addr).await.create_task(request).await.unwrap().into_inner();
+
+    let received = eventually("the event", Duration::from_secs(20), || async {
+        let got = recorder.received();
+        (!got.is_empty()).then(|| got)
+    })
+    .await;
+    let rows = outbox::Entity::find().all(&db).await.unwrap();
+    assert_eq!(received.len(), 1);
+    let event = &received[0];
+    assert_eq!(event.id, rows[0].event_id, "CloudEvent id = outbox event id");
+    assert_eq!(event.event_type, "todo.task.created.v1");
+    assert_eq!(event.partition_key.as_deref(), Some("alice"), "partitioned by user");
+    let traceparent = event.traceparent.clone().expect("a traceparent");
+    assert_eq!(traceparent.split('-').nth(1), Some(TRACE_ID), "same trace as the request: {traceparent}");
+    assert_eq!(event.event.task.as_ref().unwrap().name, created.name);
+    assert_eq!(event.event.revision, created.revision);
+    assert!(matches!(event.event.change, Some(pb::task_event::Change::Created(_))));
+    // Marked sent only after the sidecar acknowledged it.
+    eventually("the row marked sent", Duration::from_secs(5), || async {
+        outbox::Entity::find().all(&db).await.unwrap()[0].publish_time.map(|_| ())
+    })
+    .await;
+
+    runtime.shutdown().await;
+    sub.stop().await;
+    task.stop().await;
+}
+
+/// Users and their tasks' events as received, per user, in arrival order.
+fn revisions_by_user(received: &[subscriber::Received]) -> HashMap<String, Vec<i64>> {
+    let mut by_user: HashMap<String, Vec<i64>> = HashMap::new();
+    for r in received {
+        by_user.entry(r.event.user_id.clone()).or_default().push(r.event.revision);
+    }
+    by_user
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_runtime_down_writes_succeed_and_every_event_arrives_once_in_order_after_it_returns() {
+    let sidecars = Sidecars::bind(&["task", "subscriber"]).await;
+    let addrs = sidecars.addrs();
+    let database_url = sidecars.database_url.clone();
+    let (task, _db) = task_service(Some(sidecars.endpoint("task"))).await;
+    let (sub, recorder) = subscriber::spawn(subscriber::accept_all()).await;
+    let apps = [("task", task.addr), ("subscriber", sub.addr)];
+    let runtime = sidecars.start(&apps, test_components(), fast_delivery()).await;
+    runtime.shutdown().await;
+
+    // 1 000 creates across 4 users while no sidecar answers: all succeed.
+    let users = ["u1", "u2", "u3", "u4"];
+    let client = task_client(task.addr).await;
+    let creates = (0..1000).map(|i| {
+        let mut client = client.clone();
+        async move { client.create_task(as_user(users[i % 4], titled(&format!("t{i}")))).await.map(|_| ()) }
+    });
+    let results = futures::future::join_all(creates).await;
+    assert!(results.iter().all(Result::is_ok), "every write succeeded with the runtime down");
+
+    let runtime = restart(&addrs, &apps, &database_url, test_components(), fast_delivery()).await;
+    let received = eventually("1000 events", Duration::from_secs(90), || async {
+        let got = recorder.received();
+        (got.len() >= 1000).then_some(got)
+    })
+    .await;
+    let mut ids: Vec<&str> = received.iter().map(|r| r.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 1000, "every event once");
+    assert_eq!(received.len(), 1000, "none twice to a consumer that acknowledged");
+    for (user, revisions) in revisions_by_user(&received) {
+        assert_eq!(revisions.len(), 250);
+        assert!(revisions.windows(2).all(|w| w[0] < w[1]), "{user}'s events arrive in revision order");
+    }
+    runtime.shutdown().await;
+    sub.stop().await;
+    task.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_killed_mid_batch_loses_nothing() {
+    let sidecars = Sidecars::bind(&["task", "subscriber"]).await;
+    let endpoint = sidecars.endpoint("task");
+    // The app without its own relay: this test runs relays by hand.
+    let (task, db) = task_service(None).await;
+    let (sub, recorder) = subscriber::spawn(subscriber::accept_all()).await;
+    let runtime =
+        sidecars.start(&[("task", task.addr), ("subscriber", sub.addr)], test_components(), fast_delivery()).await;
+
+    let client = task_client(task.addr).await;
+    let creates = (0..1000).map(|i| {
+        let mut client = client.clone();
+        async move { client.create_task(as_user("alice", titled(&format!("t{i}")))).await.unwrap() }
+    });
+    futures::future::join_all(creates).await;
+
+    let relay = |stats: Arc<task::relay::RelayStats>| {
+        let config = task::relay::RelayConfig {
+            sidecar: endpoint.clone(),
+            pubsub: "pubsub".into(),
+            app_id: "task".into(),
+            batch_size: 100,
+            poll_interval: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(300),
+        };
+        task::relay::Relay::new(db.clone(), config, Arc::new(tokio::sync::Notify::new()), stats)
+    };
+    let first_stats = Arc::new(task::relay::RelayStats::default());
+    let first = tokio::spawn(relay(first_stats.clone()).run(tokio_util::sync::CancellationToken::new()));
+    // Kill it once something is under way but before it could finish.
+    eventually("the first relay to start publishing", Duration::from_secs(30), || async {
+        (recorder.received().len() >= 150).then_some(())
+    })
+    .await;
+    first.abort();
+    let _ = first.await;
+    let delivered_before = recorder.received().len();
+    assert!(delivered_before < 1000, "killed mid-way ({delivered_before} delivered)");
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let second = tokio::spawn(relay(Arc::default()).run(stop.clone()));
+    let received = eventually("all 1000 events", Duration::from_secs(60), || async {
+        let got = recorder.received();
+        let mut ids: Vec<String> = got.iter().map(|r| r.id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        (ids.len() == 1000).then_some(got)
+    })
+    .await;
+    // At-least-once: a killed batch may be published again, never lost.
+    assert!(received.len() >= 1000);
+    let pending = outbox::Entity::find().order_by_asc(outbox::Column::Id).all(&db).await.unwrap();
+    eventually("every row marked sent", Duration::from_secs(10), || async {
+        outbox::Entity::find().all(&db).await.unwrap().iter().all(|r| r.publish_time.is_some()).then_some(())
+    })
+    .await;
+    assert_eq!(pending.len(), 1000);
+    stop.cancel();
+    second.await.unwrap();
+    runtime.shutdown().await;
+    sub.stop().await;
+    task.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_events_end_in_the_dead_letter_topic_while_later_events_keep_flowing() {
+    let sidecars = Sidecars::bind(&["task", "subscriber"]).await;
+    let (task, _db) = task_service(Some(sidecars.endpoint("task"))).await;
+    // "poison": can never succeed (DROP); "stuck": always transient (RETRY).
+    let script: subscriber::Script =
+        Arc::new(|event: &pb::TaskEvent| match event.task.as_ref().map(|t| t.title.as_str()) {
+            Some("poison") => Err(HandlerError::permanent("cannot ever apply")),
+            Some("stuck") => Err(HandlerError::transient("always busy")),
+            _ => Ok(()),
+        });
+    let (sub, recorder) = subscriber::spawn(script).await;
+    let runtime =
+        sidecars.start(&[("task", task.addr), ("subscriber", sub.addr)], test_components(), fast_delivery()).await;
+
+    let mut client = task_client(task.addr).await;
+    for (user, title) in [
+        ("alice", "poison"),
+        ("bob", "stuck"),
+        ("alice", "after poison"),
+        ("bob", "after stuck"),
+        ("carol", "unrelated"),
+    ] {
+        client.create_task(as_user(user, titled(title))).await.unwrap();
+    }
+    let dead = eventually("both dead letters", Duration::from_secs(30), || async {
+        let dead = recorder.dead_letters();
+        (dead.len() >= 2).then_some(dead)
+    })
+    .await;
+    let dead_titles: Vec<String> = dead.iter().map(|d| d.event.task.as_ref().unwrap().title.clone()).collect();
+    assert!(dead_titles.contains(&"poison".to_owned()) && dead_titles.contains(&"stuck".to_owned()), "{dead_titles:?}");
+    let stuck = dead.iter().find(|d| d.event.task.as_ref().unwrap().title == "stuck").unwrap();
+    assert_eq!(recorder.attempts(&stuck.id), 4, "retried max_attempts times, then dead-lettered");
+    let poison = dead.iter().find(|d| d.event.task.as_ref().unwrap().title == "poison").unwrap();
+    assert_eq!(recorder.attempts(&poison.id), 1, "DROP is not retried");
+
+    let flowed = eventually("later events", Duration::from_secs(30), || async {
+        let got: Vec<String> =
+            recorder.received().iter().map(|r| r.event.task.as_ref().unwrap().title.clone()).collect();
+        (got.len() >= 3).then_some(got)
+    })
+    .await;
+    for title in ["after poison", "after stuck", "unrelated"] {
+        assert!(flowed.contains(&title.to_owned()), "{title} flowed: {flowed:?}");
+    }
+    runtime.shutdown().await;
+    sub.stop().await;
+    task.stop().await;
+    let _ = Request::new(());
+}
