@@ -12,7 +12,12 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // SQLite adds one column per ALTER TABLE.
         manager
-            .alter_table(Table::alter().table(Tasks::Table).add_column(ColumnDef::new(Tasks::SeriesId).string_len(36)).to_owned())
+            .alter_table(
+                Table::alter()
+                    .table(Tasks::Table)
+                    .add_column(ColumnDef::new(Tasks::SeriesId).string_len(36))
+                    .to_owned(),
+            )
             .await?;
         manager
             .alter_table(
