@@ -217,3 +217,16 @@ pub fn titled(title: &str) -> pb::CreateTaskRequest {
         request_id: String::new(),
     }
 }
+
+/// The audit service on a fresh SQLite database.
+pub async fn audit_service() -> Running {
+    let url = fresh_database(Backend::Sqlite).await.unwrap();
+    let app = audit::Application::build(audit::Settings::for_tests(&url, SECRET)).await.unwrap();
+    Running::spawn(app.addr(), |stop| app.run_until(stop))
+}
+
+/// The recurrence service talking to `sidecar`.
+pub async fn recurrence_service(sidecar: &str) -> Running {
+    let app = recurrence::Application::build(recurrence::Settings::for_tests(sidecar)).await.unwrap();
+    Running::spawn(app.addr(), |stop| app.run_until(stop))
+}
