@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "todo/task/v1/task.proto",
     "todo/task/v1/events.proto",
     "todo/audit/v1/audit.proto",
+    "todo/sync/v1/sync.proto",
     "todo/reminder/v1/events.proto",
     "todo/notification/v1/notification.proto",
     // Only so reflection clients can decode error details; code uses tonic-types.

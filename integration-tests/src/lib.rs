@@ -230,3 +230,12 @@ pub async fn recurrence_service(sidecar: &str) -> Running {
     let app = recurrence::Application::build(recurrence::Settings::for_tests(sidecar)).await.unwrap();
     Running::spawn(app.addr(), |stop| app.run_until(stop))
 }
+
+/// The sync gateway reaching the task service through `sidecar`.
+pub async fn sync_gateway(sidecar: &str, connection_buffer: usize) -> (Running, SocketAddr) {
+    let app = sync_gateway::Application::build(sync_gateway::Settings::for_tests(sidecar, SECRET, connection_buffer))
+        .await
+        .unwrap();
+    let ws = app.ws_addr();
+    (Running::spawn(app.addr(), |stop| app.run_until(stop)), ws)
+}

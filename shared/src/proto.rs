@@ -7,6 +7,12 @@ pub mod todo {
             tonic::include_proto!("todo.task.v1");
         }
     }
+    /// `todo.sync.v1`: the real-time sync stream.
+    pub mod sync {
+        pub mod v1 {
+            tonic::include_proto!("todo.sync.v1");
+        }
+    }
     /// `todo.audit.v1`: the audit log's API.
     pub mod audit {
         pub mod v1 {

@@ -1,0 +1,78 @@
+//! Settings, from environment variables with documented defaults.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `SYNC_GRPC_ADDR` | `127.0.0.1:50056` | gRPC `Watch` and the Dapr app callback |
+//! | `SYNC_WS_ADDR` | `127.0.0.1:8086` | the WebSocket endpoint (`/v1/watch`) |
+//! | `DAPR_GRPC_ENDPOINT` / `DAPR_GRPC_PORT` | unset | the sidecar, used to reach the task service |
+//! | `TASK_SERVICE_ADDR` | unset | reach the task service directly instead (`http://host:port`) |
+//! | `TASK_APP_ID` | `task` | the task service's Dapr app id |
+//! | `PUBSUB_NAME`, `TASK_EVENTS_TOPIC` | `pubsub`, `task-events` | where changes come from |
+//! | `SYNC_CONNECTION_BUFFER` | `256` | events a connection may lag before it must resync |
+//! | `AUTH_*`, `APP_API_TOKEN`, `SHUTDOWN_GRACE_SECONDS` | as the task service | |
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context;
+use shared::auth::AuthConfig;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub grpc_addr: SocketAddr,
+    pub ws_addr: SocketAddr,
+    /// `(endpoint, Some(app id))` through the sidecar, `(endpoint, None)` direct.
+    pub task_feed: (String, Option<String>),
+    pub pubsub: String,
+    pub topic: String,
+    pub connection_buffer: usize,
+    pub shutdown_grace: Duration,
+    pub auth: AuthConfig,
+}
+
+impl Settings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let task_feed = match var("TASK_SERVICE_ADDR") {
+            Some(direct) => (direct, None),
+            None => (
+                shared::dapr::sidecar::sidecar_address_from_env()
+                    .context("set DAPR_GRPC_ENDPOINT/DAPR_GRPC_PORT or TASK_SERVICE_ADDR")?,
+                Some(var("TASK_APP_ID").unwrap_or_else(|| "task".to_owned())),
+            ),
+        };
+        Ok(Self {
+            grpc_addr: var("SYNC_GRPC_ADDR")
+                .as_deref()
+                .unwrap_or("127.0.0.1:50056")
+                .parse()
+                .context("SYNC_GRPC_ADDR")?,
+            ws_addr: var("SYNC_WS_ADDR").as_deref().unwrap_or("127.0.0.1:8086").parse().context("SYNC_WS_ADDR")?,
+            task_feed,
+            pubsub: var("PUBSUB_NAME").unwrap_or_else(|| "pubsub".to_owned()),
+            topic: var("TASK_EVENTS_TOPIC").unwrap_or_else(|| "task-events".to_owned()),
+            connection_buffer: var("SYNC_CONNECTION_BUFFER")
+                .map(|v| v.parse())
+                .transpose()
+                .context("a number")?
+                .unwrap_or(256),
+            shutdown_grace: Duration::from_secs(
+                var("SHUTDOWN_GRACE_SECONDS").map(|v| v.parse()).transpose().context("a number")?.unwrap_or(20),
+            ),
+            auth: AuthConfig::from_env(),
+        })
+    }
+
+    /// Ports 0 on loopback; the task service through `sidecar`.
+    pub fn for_tests(sidecar: &str, secret: &str, connection_buffer: usize) -> Self {
+        Self {
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ws_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            task_feed: (sidecar.to_owned(), Some("task".to_owned())),
+            pubsub: "pubsub".to_owned(),
+            topic: "task-events".to_owned(),
+            connection_buffer,
+            shutdown_grace: Duration::from_secs(5),
+            auth: AuthConfig::Hs256 { secret: secret.to_owned() },
+        }
+    }
+}
