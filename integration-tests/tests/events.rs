@@ -32,7 +32,7 @@ async fn a_created_task_reaches_a_subscriber_as_a_cloud_event_carrying_its_trace
 
     let received = eventually("the event", Duration::from_secs(20), || async {
         let got = recorder.received();
-        (!got.is_empty()).then(|| got)
+        (!got.is_empty()).then_some(got)
     })
     .await;
     let rows = outbox::Entity::find().all(&db).await.unwrap();

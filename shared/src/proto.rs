@@ -1,6 +1,7 @@
 //! Code generated from `proto/` at build time (see `build.rs`).
 
 /// `todo.task.v1`: the task API and its events.
+#[allow(clippy::all)] // generated code
 pub mod todo {
     pub mod task {
         pub mod v1 {
@@ -36,6 +37,7 @@ pub mod todo {
 /// `google.api` (the AIP-203 field behaviour annotation) and `google.rpc`
 /// (error details, generated only to be in the descriptor set; code uses
 /// `tonic_types`).
+#[allow(clippy::all)] // generated code
 pub mod google {
     pub mod api {
         tonic::include_proto!("google.api");

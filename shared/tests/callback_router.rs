@@ -27,8 +27,11 @@ use tonic::{Code, Request, transport::Channel};
 const COMPLETED: &str = "todo.task.completed.v1";
 const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
+/// (route path, decoded event, traceparent) of each handled delivery.
+type Handled = (String, pb::TaskEvent, Option<String>);
+
 #[derive(Default, Clone)]
-struct Seen(Arc<Mutex<Vec<(String, pb::TaskEvent, Option<String>)>>>);
+struct Seen(Arc<Mutex<Vec<Handled>>>);
 
 fn router(seen: Seen, token: Option<&str>) -> CallbackRouter {
     let completed = seen.clone();

@@ -22,10 +22,13 @@ pub struct Hub {
     inner: Arc<Mutex<Inner>>,
 }
 
+/// A user's live connections: (connection id, its queue).
+type Connections = Vec<(u64, mpsc::Sender<Arc<pb::TaskEvent>>)>;
+
 #[derive(Default)]
 struct Inner {
     next_id: u64,
-    by_user: HashMap<String, Vec<(u64, mpsc::Sender<Arc<pb::TaskEvent>>)>>,
+    by_user: HashMap<String, Connections>,
 }
 
 impl Hub {
