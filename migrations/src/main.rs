@@ -28,6 +28,9 @@ async fn main() -> anyhow::Result<()> {
     if all || service == "audit" {
         run::<migrations::audit::Migrator>(&db, &args).await?;
     }
+    if all || service == "notification" {
+        run::<migrations::notification::Migrator>(&db, &args).await?;
+    }
     Ok(())
 }
 

@@ -1,0 +1,102 @@
+//! Settings, from environment variables with documented defaults.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `NOTIFICATION_GRPC_ADDR` | `127.0.0.1:50054` | the gRPC API and the Dapr app callback |
+//! | `DATABASE_URL` | `sqlite://data/notification.db?mode=rwc` | `postgres://…` or `sqlite://…` |
+//! | `DATABASE_AUTO_MIGRATE` | `true` for SQLite | apply migrations at start-up |
+//! | `DAPR_GRPC_ENDPOINT` / `DAPR_GRPC_PORT` | `http://127.0.0.1:50001` | the sidecar (for the email binding) |
+//! | `DAPR_API_TOKEN`, `APP_API_TOKEN` | unset | tokens to and from the sidecar |
+//! | `PUBSUB_NAME` | `pubsub` | the Dapr pub/sub component |
+//! | `REMINDERS_TOPIC` | `reminders` | `reminder.due` events |
+//! | `TASK_EVENTS_TOPIC` | `task-events` | task events (delivered when opted into) |
+//! | `NOTIFICATION_DEAD_LETTER_TOPIC` | `notifications-dlq` | permanent failures, on both subscriptions |
+//! | `EMAIL_BINDING_NAME` | `email` | the Dapr `bindings.smtp` output binding |
+//! | `WEBHOOK_TIMEOUT_SECONDS` | `10` | per webhook request |
+//! | `DELIVERY_LEASE_SECONDS` | `120` | how long an in-flight attempt holds its delivery |
+//! | `PAGE_TOKEN_SECRET`, `AUTH_*`, `SHUTDOWN_GRACE_SECONDS` | as the task service | |
+//! | `RUST_LOG`, `LOG_FORMAT`, `OTEL_EXPORTER_OTLP_ENDPOINT` | | logs and traces |
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context;
+use shared::auth::AuthConfig;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub grpc_addr: SocketAddr,
+    pub database_url: String,
+    pub auto_migrate: bool,
+    pub sidecar: String,
+    pub pubsub: String,
+    pub reminders_topic: String,
+    pub task_topic: String,
+    pub dead_letter_topic: String,
+    pub email_binding: String,
+    pub webhook_timeout: Duration,
+    pub lease: chrono::Duration,
+    pub page_token_secret: String,
+    pub shutdown_grace: Duration,
+    pub auth: AuthConfig,
+}
+
+impl Settings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let number = |name: &str, default: u64| -> anyhow::Result<u64> {
+            var(name)
+                .map(|v| v.trim().parse())
+                .transpose()
+                .with_context(|| format!("{name} must be a number"))
+                .map(|v| v.unwrap_or(default))
+        };
+        let database_url = var("DATABASE_URL").unwrap_or_else(|| "sqlite://data/notification.db?mode=rwc".to_owned());
+        Ok(Self {
+            grpc_addr: var("NOTIFICATION_GRPC_ADDR")
+                .as_deref()
+                .unwrap_or("127.0.0.1:50054")
+                .parse()
+                .context("NOTIFICATION_GRPC_ADDR must be host:port")?,
+            auto_migrate: match var("DATABASE_AUTO_MIGRATE") {
+                Some(v) => v.parse().context("DATABASE_AUTO_MIGRATE must be true or false")?,
+                None => database_url.starts_with("sqlite:"),
+            },
+            database_url,
+            sidecar: shared::dapr::sidecar::sidecar_address_from_env()
+                .unwrap_or_else(|| "http://127.0.0.1:50001".to_owned()),
+            pubsub: var("PUBSUB_NAME").unwrap_or_else(|| "pubsub".to_owned()),
+            reminders_topic: var("REMINDERS_TOPIC").unwrap_or_else(|| "reminders".to_owned()),
+            task_topic: var("TASK_EVENTS_TOPIC").unwrap_or_else(|| "task-events".to_owned()),
+            dead_letter_topic: var("NOTIFICATION_DEAD_LETTER_TOPIC").unwrap_or_else(|| "notifications-dlq".to_owned()),
+            email_binding: var("EMAIL_BINDING_NAME").unwrap_or_else(|| "email".to_owned()),
+            webhook_timeout: Duration::from_secs(number("WEBHOOK_TIMEOUT_SECONDS", 10)?),
+            lease: chrono::Duration::seconds(
+                i64::try_from(number("DELIVERY_LEASE_SECONDS", 120)?).context("DELIVERY_LEASE_SECONDS is too large")?,
+            ),
+            page_token_secret: var("PAGE_TOKEN_SECRET")
+                .unwrap_or_else(|| "insecure-development-page-token-secret".to_owned()),
+            shutdown_grace: Duration::from_secs(number("SHUTDOWN_GRACE_SECONDS", 20)?),
+            auth: AuthConfig::from_env(),
+        })
+    }
+
+    /// Port 0 on loopback, the given database and sidecar, HS256 with `secret`.
+    pub fn for_tests(database_url: &str, sidecar: &str, secret: &str) -> Self {
+        Self {
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.to_owned(),
+            auto_migrate: true,
+            sidecar: sidecar.to_owned(),
+            pubsub: "pubsub".to_owned(),
+            reminders_topic: "reminders".to_owned(),
+            task_topic: "task-events".to_owned(),
+            dead_letter_topic: "notifications-dlq".to_owned(),
+            email_binding: "email".to_owned(),
+            webhook_timeout: Duration::from_secs(5),
+            lease: chrono::Duration::seconds(30),
+            page_token_secret: "test".to_owned(),
+            shutdown_grace: Duration::from_secs(5),
+            auth: AuthConfig::Hs256 { secret: secret.to_owned() },
+        }
+    }
+}

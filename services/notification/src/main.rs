@@ -1,0 +1,13 @@
+//! Runs the notification service with settings from the environment (see [`notification::config`]).
+
+use anyhow::Context;
+use notification::{Application, Settings};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let telemetry = shared::telemetry::init("notification");
+    let settings = Settings::from_env().context("invalid configuration")?;
+    let result = Application::build(settings).await?.run_until(shared::shutdown::on_signal()).await;
+    telemetry.shutdown().await;
+    result
+}

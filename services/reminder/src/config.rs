@@ -1,0 +1,92 @@
+//! Settings, from environment variables with documented defaults.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `REMINDER_GRPC_ADDR` | `127.0.0.1:50053` | gRPC: health, reflection and the Dapr app callback |
+//! | `DAPR_GRPC_ENDPOINT` / `DAPR_GRPC_PORT` | `http://127.0.0.1:50001` | the sidecar (as daprd's injector sets them) |
+//! | `DAPR_API_TOKEN`, `APP_API_TOKEN` | unset | tokens to and from the sidecar |
+//! | `APP_ID` | `reminder` | the CloudEvent `source` of published events |
+//! | `PUBSUB_NAME` | `pubsub` | the Dapr pub/sub component |
+//! | `TASK_EVENTS_TOPIC` | `task-events` | the topic consumed |
+//! | `REMINDER_DEAD_LETTER_TOPIC` | `task-events-dlq` | where task events that can never be applied go |
+//! | `REMINDERS_TOPIC` | `reminders` | where `reminder.due` goes |
+//! | `STATE_STORE_NAME` | `statestore` | the Dapr state store |
+//! | `REMINDER_MAX_LATENESS_SECONDS` | `86400` | a past reminder set by an event fires at once only this late at most |
+//! | `REMINDER_JOB_RETRY_INTERVAL_MS` | `5000` | scheduler retry interval after a transient callback failure |
+//! | `REMINDER_JOB_MAX_RETRIES` | `720` | …and how many times (default: an hour) |
+//! | `SHUTDOWN_GRACE_SECONDS` | `20` | drain time after SIGTERM |
+//! | `RUST_LOG`, `LOG_FORMAT`, `OTEL_EXPORTER_OTLP_ENDPOINT` | | logs and traces |
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context;
+
+use crate::jobs::RetryPolicy;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub grpc_addr: SocketAddr,
+    pub sidecar: String,
+    pub app_id: String,
+    pub pubsub: String,
+    pub task_topic: String,
+    pub dead_letter_topic: String,
+    pub reminders_topic: String,
+    pub state_store: String,
+    pub max_lateness: chrono::Duration,
+    pub job_retry: RetryPolicy,
+    pub shutdown_grace: Duration,
+}
+
+impl Settings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let number = |name: &str, default: u64| -> anyhow::Result<u64> {
+            var(name)
+                .map(|v| v.trim().parse())
+                .transpose()
+                .with_context(|| format!("{name} must be a number"))
+                .map(|v| v.unwrap_or(default))
+        };
+        Ok(Self {
+            grpc_addr: var("REMINDER_GRPC_ADDR")
+                .as_deref()
+                .unwrap_or("127.0.0.1:50053")
+                .parse()
+                .context("REMINDER_GRPC_ADDR must be host:port")?,
+            sidecar: shared::dapr::sidecar::sidecar_address_from_env()
+                .unwrap_or_else(|| "http://127.0.0.1:50001".to_owned()),
+            app_id: var("APP_ID").unwrap_or_else(|| "reminder".to_owned()),
+            pubsub: var("PUBSUB_NAME").unwrap_or_else(|| "pubsub".to_owned()),
+            task_topic: var("TASK_EVENTS_TOPIC").unwrap_or_else(|| "task-events".to_owned()),
+            dead_letter_topic: var("REMINDER_DEAD_LETTER_TOPIC").unwrap_or_else(|| "task-events-dlq".to_owned()),
+            reminders_topic: var("REMINDERS_TOPIC").unwrap_or_else(|| "reminders".to_owned()),
+            state_store: var("STATE_STORE_NAME").unwrap_or_else(|| "statestore".to_owned()),
+            max_lateness: chrono::Duration::seconds(
+                i64::try_from(number("REMINDER_MAX_LATENESS_SECONDS", 86_400)?).context("too large")?,
+            ),
+            job_retry: RetryPolicy {
+                interval: Duration::from_millis(number("REMINDER_JOB_RETRY_INTERVAL_MS", 5000)?),
+                max_retries: u32::try_from(number("REMINDER_JOB_MAX_RETRIES", 720)?).context("too large")?,
+            },
+            shutdown_grace: Duration::from_secs(number("SHUTDOWN_GRACE_SECONDS", 20)?),
+        })
+    }
+
+    /// Port 0 on loopback, the given sidecar, fast job retries.
+    pub fn for_tests(sidecar: &str) -> Self {
+        Self {
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            sidecar: sidecar.to_owned(),
+            app_id: "reminder".to_owned(),
+            pubsub: "pubsub".to_owned(),
+            task_topic: "task-events".to_owned(),
+            dead_letter_topic: "task-events-dlq".to_owned(),
+            reminders_topic: "reminders".to_owned(),
+            state_store: "statestore".to_owned(),
+            max_lateness: chrono::Duration::hours(24),
+            job_retry: RetryPolicy { interval: Duration::from_millis(200), max_retries: 50 },
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}

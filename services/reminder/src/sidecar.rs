@@ -1,0 +1,147 @@
+//! The service's sidecar: connected on first use, so the app starts (and
+//! daprd, which waits for the app's port, can start) in any order. Every
+//! failure to reach it is transient for the caller.
+//!
+//! The Dapr building blocks used here, through the `dapr` crate's client:
+//! - state (`statestore`): each task's [`TaskReminders`] under
+//!   `task-{task_id}`, written with its ETag (first-write for a new task),
+//!   and a fired marker per `reminder.due` event id under `fired-{id}`;
+//! - jobs: one per reminder ([`crate::domain::job_name`]);
+//! - publish: `reminder.due` to the `reminders` topic.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use dapr::client::{Etag, StateOptions};
+use dapr::dapr::proto::runtime::v1::Job;
+use shared::dapr::{HandlerError, OutgoingEvent, Sidecar};
+use tokio::sync::OnceCell;
+
+use crate::domain::TaskReminders;
+
+/// How long a fired marker is kept (the state store expires it).
+const FIRED_MARKER_TTL_SECONDS: u64 = 90 * 24 * 3600;
+/// `StateOptions.concurrency` FIRST_WRITE.
+const FIRST_WRITE: i32 = 1;
+
+/// A lazily connected sidecar plus the component names used.
+#[derive(Clone)]
+pub struct Dapr {
+    address: String,
+    pubsub: String,
+    store: String,
+    cell: Arc<OnceCell<Sidecar>>,
+}
+
+/// A task's state and the ETag it was read with (None: not stored yet).
+pub struct Stored {
+    pub state: Option<TaskReminders>,
+    pub etag: Option<String>,
+}
+
+fn transient(what: &str) -> impl Fn(dapr::error::Error) -> HandlerError + '_ {
+    move |err| HandlerError::transient(format!("{what}: {err}"))
+}
+
+impl Dapr {
+    pub fn new(address: &str, pubsub: &str, store: &str) -> Self {
+        Self { address: address.to_owned(), pubsub: pubsub.to_owned(), store: store.to_owned(), cell: Arc::default() }
+    }
+
+    async fn sidecar(&self) -> Result<&Sidecar, HandlerError> {
+        self.cell
+            .get_or_try_init(|| Sidecar::connect(&self.address, &self.pubsub, Duration::from_secs(2)))
+            .await
+            .map_err(HandlerError::transient)
+    }
+
+    async fn client(&self) -> Result<dapr::Client<dapr::client::TonicClientWithAuth>, HandlerError> {
+        Ok(self.sidecar().await?.client())
+    }
+
+    pub async fn load(&self, task_id: &str) -> Result<Stored, HandlerError> {
+        let response = self
+            .client()
+            .await?
+            .get_state(self.store.clone(), format!("task-{task_id}"), None)
+            .await
+            .map_err(transient("cannot read the task's reminder state"))?;
+        if response.data.is_empty() {
+            return Ok(Stored { state: None, etag: None });
+        }
+        let state = serde_json::from_slice(&response.data)
+            .map_err(|e| HandlerError::permanent(format!("the stored state of task {task_id} is unreadable: {e}")))?;
+        Ok(Stored { state: Some(state), etag: Some(response.etag).filter(|e| !e.is_empty()) })
+    }
+
+    /// Saves `state` if nobody changed it since it was read with `etag`
+    /// (a conflict is transient: the event is redelivered and recomputed).
+    pub async fn save(&self, state: &TaskReminders, etag: Option<String>) -> Result<(), HandlerError> {
+        let value = serde_json::to_vec(state).map_err(HandlerError::permanent)?;
+        let options = match &etag {
+            Some(_) => None,
+            None => Some(StateOptions { concurrency: FIRST_WRITE, consistency: 0 }),
+        };
+        self.client()
+            .await?
+            .save_state(
+                self.store.clone(),
+                format!("task-{}", state.task_id),
+                value,
+                etag.map(|value| Etag { value }),
+                None,
+                options,
+            )
+            .await
+            .map_err(transient("cannot save the task's reminder state"))
+    }
+
+    pub async fn already_fired(&self, event_id: &str) -> Result<bool, HandlerError> {
+        let response = self
+            .client()
+            .await?
+            .get_state(self.store.clone(), format!("fired-{event_id}"), None)
+            .await
+            .map_err(transient("cannot read the fired marker"))?;
+        Ok(!response.data.is_empty())
+    }
+
+    pub async fn mark_fired(&self, event_id: &str, at: &str) -> Result<(), HandlerError> {
+        let metadata = HashMap::from([("ttlInSeconds".to_owned(), FIRED_MARKER_TTL_SECONDS.to_string())]);
+        self.client()
+            .await?
+            .save_state(
+                self.store.clone(),
+                format!("fired-{event_id}"),
+                serde_json::json!({ "firedAt": at }).to_string().into_bytes(),
+                None,
+                Some(metadata),
+                None,
+            )
+            .await
+            .map_err(transient("cannot record the firing"))
+    }
+
+    /// Schedules (or replaces) a job.
+    pub async fn schedule(&self, job: Job) -> Result<(), HandlerError> {
+        let name = job.name.clone();
+        self.client()
+            .await?
+            .schedule_job(job, Some(true))
+            .await
+            .map(drop)
+            .map_err(|e| HandlerError::transient(format!("cannot schedule job {name}: {e}")))
+    }
+
+    /// Deletes a job; one that does not exist (fired, or never scheduled) is fine.
+    pub async fn cancel(&self, name: &str) -> Result<(), HandlerError> {
+        match self.client().await?.delete_job(name).await {
+            Ok(_) => Ok(()),
+            Err(err) if err.to_string().to_ascii_lowercase().contains("not found") => Ok(()),
+            Err(err) => Err(HandlerError::transient(format!("cannot delete job {name}: {err}"))),
+        }
+    }
+
+    pub async fn publish(&self, topic: &str, event: &OutgoingEvent) -> Result<(), HandlerError> {
+        self.sidecar().await?.publish(topic, event).await.map_err(HandlerError::transient)
+    }
+}
