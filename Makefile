@@ -6,10 +6,14 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 .PHONY: dev test test-rust lint fmt token migrate bench tools
 
 ## dev: every service plus the local Dapr runtime on loopback, embedded SQLite (data/).
+# The `email` binding's secret (tasks-smtp) comes from these variables; mail
+# goes to an SMTP server on 127.0.0.1:2525 if one runs (see the README).
 dev:
 	$(CARGO) build --workspace --bins
 	@echo "token for user alice: $$(target/debug/dev-token alice)"
-	target/debug/local-dapr run -f dev/dapr.yaml
+	TASKS_SMTP_HOST=$${TASKS_SMTP_HOST:-127.0.0.1} TASKS_SMTP_PORT=$${TASKS_SMTP_PORT:-2525} \
+	TASKS_SMTP_USER=$${TASKS_SMTP_USER:-} TASKS_SMTP_PASSWORD=$${TASKS_SMTP_PASSWORD:-} \
+	  target/debug/local-dapr run -f dev/dapr.yaml
 
 ## test: every test (Rust on a fresh private PostgreSQL + SQLite, then deployment checks).
 test: tools test-rust
