@@ -12,6 +12,7 @@
 //! - [`page_token`]: opaque, signed AIP-158 page tokens.
 //! - [`telemetry`]: `tracing` set up once, with OpenTelemetry export when an
 //!   OTLP endpoint is configured.
+//! - [`config`]: settings from environment variables, read one way.
 //! - [`dapr`]: the Dapr callback router and the CloudEvent publisher.
 //! - [`shutdown`]: SIGTERM/SIGINT as a cancellation token.
 //! - [`testing`]: fresh databases for the services' tests.
@@ -20,6 +21,7 @@
 //! Nothing here knows about tasks as a business: services own their rules.
 
 pub mod auth;
+pub mod config;
 pub mod dapr;
 pub mod db;
 pub mod grpc;

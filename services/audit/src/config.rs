@@ -12,7 +12,6 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use anyhow::Context;
 use shared::auth::AuthConfig;
 
 #[derive(Debug, Clone)]
@@ -30,27 +29,16 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let database_url = var("DATABASE_URL").unwrap_or_else(|| "sqlite://data/audit.db?mode=rwc".to_owned());
+        let database_url = shared::config::string("DATABASE_URL", "sqlite://data/audit.db?mode=rwc");
         Ok(Self {
-            grpc_addr: var("AUDIT_GRPC_ADDR")
-                .as_deref()
-                .unwrap_or("127.0.0.1:50055")
-                .parse()
-                .context("AUDIT_GRPC_ADDR must be host:port")?,
-            auto_migrate: match var("DATABASE_AUTO_MIGRATE") {
-                Some(v) => v.parse().context("DATABASE_AUTO_MIGRATE must be true or false")?,
-                None => database_url.starts_with("sqlite:"),
-            },
+            grpc_addr: shared::config::addr("AUDIT_GRPC_ADDR", "127.0.0.1:50055")?,
+            auto_migrate: shared::config::auto_migrate(&database_url)?,
             database_url,
-            pubsub: var("PUBSUB_NAME").unwrap_or_else(|| "pubsub".to_owned()),
-            topic: var("TASK_EVENTS_TOPIC").unwrap_or_else(|| "task-events".to_owned()),
-            dead_letter_topic: var("AUDIT_DEAD_LETTER_TOPIC").unwrap_or_else(|| "task-events-dlq".to_owned()),
-            page_token_secret: var("PAGE_TOKEN_SECRET")
-                .unwrap_or_else(|| "insecure-development-page-token-secret".to_owned()),
-            shutdown_grace: Duration::from_secs(
-                var("SHUTDOWN_GRACE_SECONDS").map(|v| v.parse()).transpose().context("a number")?.unwrap_or(20),
-            ),
+            pubsub: shared::config::string("PUBSUB_NAME", "pubsub"),
+            topic: shared::config::string("TASK_EVENTS_TOPIC", "task-events"),
+            dead_letter_topic: shared::config::string("AUDIT_DEAD_LETTER_TOPIC", "task-events-dlq"),
+            page_token_secret: shared::config::string("PAGE_TOKEN_SECRET", "insecure-development-page-token-secret"),
+            shutdown_grace: shared::config::shutdown_grace()?,
             auth: AuthConfig::from_env(),
         })
     }

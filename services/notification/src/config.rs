@@ -42,40 +42,25 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let number = |name: &str, default: u64| -> anyhow::Result<u64> {
-            var(name)
-                .map(|v| v.trim().parse())
-                .transpose()
-                .with_context(|| format!("{name} must be a number"))
-                .map(|v| v.unwrap_or(default))
-        };
-        let database_url = var("DATABASE_URL").unwrap_or_else(|| "sqlite://data/notification.db?mode=rwc".to_owned());
+        let database_url = shared::config::string("DATABASE_URL", "sqlite://data/notification.db?mode=rwc");
         Ok(Self {
-            grpc_addr: var("NOTIFICATION_GRPC_ADDR")
-                .as_deref()
-                .unwrap_or("127.0.0.1:50054")
-                .parse()
-                .context("NOTIFICATION_GRPC_ADDR must be host:port")?,
-            auto_migrate: match var("DATABASE_AUTO_MIGRATE") {
-                Some(v) => v.parse().context("DATABASE_AUTO_MIGRATE must be true or false")?,
-                None => database_url.starts_with("sqlite:"),
-            },
+            grpc_addr: shared::config::addr("NOTIFICATION_GRPC_ADDR", "127.0.0.1:50054")?,
+            auto_migrate: shared::config::auto_migrate(&database_url)?,
             database_url,
             sidecar: shared::dapr::sidecar::sidecar_address_from_env()
                 .unwrap_or_else(|| "http://127.0.0.1:50001".to_owned()),
-            pubsub: var("PUBSUB_NAME").unwrap_or_else(|| "pubsub".to_owned()),
-            reminders_topic: var("REMINDERS_TOPIC").unwrap_or_else(|| "reminders".to_owned()),
-            task_topic: var("TASK_EVENTS_TOPIC").unwrap_or_else(|| "task-events".to_owned()),
-            dead_letter_topic: var("NOTIFICATION_DEAD_LETTER_TOPIC").unwrap_or_else(|| "notifications-dlq".to_owned()),
-            email_binding: var("EMAIL_BINDING_NAME").unwrap_or_else(|| "email".to_owned()),
-            webhook_timeout: Duration::from_secs(number("WEBHOOK_TIMEOUT_SECONDS", 10)?),
+            pubsub: shared::config::string("PUBSUB_NAME", "pubsub"),
+            reminders_topic: shared::config::string("REMINDERS_TOPIC", "reminders"),
+            task_topic: shared::config::string("TASK_EVENTS_TOPIC", "task-events"),
+            dead_letter_topic: shared::config::string("NOTIFICATION_DEAD_LETTER_TOPIC", "notifications-dlq"),
+            email_binding: shared::config::string("EMAIL_BINDING_NAME", "email"),
+            webhook_timeout: Duration::from_secs(shared::config::parse::<u64>("WEBHOOK_TIMEOUT_SECONDS", 10)?),
             lease: chrono::Duration::seconds(
-                i64::try_from(number("DELIVERY_LEASE_SECONDS", 120)?).context("DELIVERY_LEASE_SECONDS is too large")?,
+                i64::try_from(shared::config::parse::<u64>("DELIVERY_LEASE_SECONDS", 120)?)
+                    .context("DELIVERY_LEASE_SECONDS is too large")?,
             ),
-            page_token_secret: var("PAGE_TOKEN_SECRET")
-                .unwrap_or_else(|| "insecure-development-page-token-secret".to_owned()),
-            shutdown_grace: Duration::from_secs(number("SHUTDOWN_GRACE_SECONDS", 20)?),
+            page_token_secret: shared::config::string("PAGE_TOKEN_SECRET", "insecure-development-page-token-secret"),
+            shutdown_grace: shared::config::shutdown_grace()?,
             auth: AuthConfig::from_env(),
         })
     }

@@ -32,26 +32,19 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         Ok(Self {
-            grpc_addr: var("RECURRENCE_GRPC_ADDR")
-                .as_deref()
-                .unwrap_or("127.0.0.1:50052")
-                .parse()
-                .context("RECURRENCE_GRPC_ADDR must be host:port")?,
+            grpc_addr: shared::config::addr("RECURRENCE_GRPC_ADDR", "127.0.0.1:50052")?,
             sidecar: shared::dapr::sidecar::sidecar_address_from_env().context(
                 "DAPR_GRPC_ENDPOINT or DAPR_GRPC_PORT must be set: the recurrence service works through Dapr",
             )?,
-            pubsub: var("PUBSUB_NAME").unwrap_or_else(|| "pubsub".to_owned()),
-            topic: var("TASK_EVENTS_TOPIC").unwrap_or_else(|| "task-events".to_owned()),
-            dead_letter_topic: var("RECURRENCE_DEAD_LETTER_TOPIC").unwrap_or_else(|| "task-events-dlq".to_owned()),
-            state_store: var("STATE_STORE").unwrap_or_else(|| "statestore".to_owned()),
-            task_app_id: var("TASK_APP_ID").unwrap_or_else(|| "task".to_owned()),
-            sweep_binding: var("SWEEP_BINDING").unwrap_or_else(|| "recurrence-sweep".to_owned()),
+            pubsub: shared::config::string("PUBSUB_NAME", "pubsub"),
+            topic: shared::config::string("TASK_EVENTS_TOPIC", "task-events"),
+            dead_letter_topic: shared::config::string("RECURRENCE_DEAD_LETTER_TOPIC", "task-events-dlq"),
+            state_store: shared::config::string("STATE_STORE", "statestore"),
+            task_app_id: shared::config::string("TASK_APP_ID", "task"),
+            sweep_binding: shared::config::string("SWEEP_BINDING", "recurrence-sweep"),
             sidecar_wait: Duration::from_secs(60),
-            shutdown_grace: Duration::from_secs(
-                var("SHUTDOWN_GRACE_SECONDS").map(|v| v.parse()).transpose().context("a number")?.unwrap_or(20),
-            ),
+            shutdown_grace: shared::config::shutdown_grace()?,
         })
     }
 

@@ -40,36 +40,26 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let number = |name: &str, default: u64| -> anyhow::Result<u64> {
-            var(name)
-                .map(|v| v.trim().parse())
-                .transpose()
-                .with_context(|| format!("{name} must be a number"))
-                .map(|v| v.unwrap_or(default))
-        };
         Ok(Self {
-            grpc_addr: var("REMINDER_GRPC_ADDR")
-                .as_deref()
-                .unwrap_or("127.0.0.1:50053")
-                .parse()
-                .context("REMINDER_GRPC_ADDR must be host:port")?,
+            grpc_addr: shared::config::addr("REMINDER_GRPC_ADDR", "127.0.0.1:50053")?,
             sidecar: shared::dapr::sidecar::sidecar_address_from_env()
                 .unwrap_or_else(|| "http://127.0.0.1:50001".to_owned()),
-            app_id: var("APP_ID").unwrap_or_else(|| "reminder".to_owned()),
-            pubsub: var("PUBSUB_NAME").unwrap_or_else(|| "pubsub".to_owned()),
-            task_topic: var("TASK_EVENTS_TOPIC").unwrap_or_else(|| "task-events".to_owned()),
-            dead_letter_topic: var("REMINDER_DEAD_LETTER_TOPIC").unwrap_or_else(|| "task-events-dlq".to_owned()),
-            reminders_topic: var("REMINDERS_TOPIC").unwrap_or_else(|| "reminders".to_owned()),
-            state_store: var("STATE_STORE_NAME").unwrap_or_else(|| "statestore".to_owned()),
+            app_id: shared::config::string("APP_ID", "reminder"),
+            pubsub: shared::config::string("PUBSUB_NAME", "pubsub"),
+            task_topic: shared::config::string("TASK_EVENTS_TOPIC", "task-events"),
+            dead_letter_topic: shared::config::string("REMINDER_DEAD_LETTER_TOPIC", "task-events-dlq"),
+            reminders_topic: shared::config::string("REMINDERS_TOPIC", "reminders"),
+            state_store: shared::config::string("STATE_STORE_NAME", "statestore"),
             max_lateness: chrono::Duration::seconds(
-                i64::try_from(number("REMINDER_MAX_LATENESS_SECONDS", 86_400)?).context("too large")?,
+                i64::try_from(shared::config::parse::<u64>("REMINDER_MAX_LATENESS_SECONDS", 86_400)?)
+                    .context("too large")?,
             ),
             job_retry: RetryPolicy {
-                interval: Duration::from_millis(number("REMINDER_JOB_RETRY_INTERVAL_MS", 5000)?),
-                max_retries: u32::try_from(number("REMINDER_JOB_MAX_RETRIES", 720)?).context("too large")?,
+                interval: Duration::from_millis(shared::config::parse::<u64>("REMINDER_JOB_RETRY_INTERVAL_MS", 5000)?),
+                max_retries: u32::try_from(shared::config::parse::<u64>("REMINDER_JOB_MAX_RETRIES", 720)?)
+                    .context("too large")?,
             },
-            shutdown_grace: Duration::from_secs(number("SHUTDOWN_GRACE_SECONDS", 20)?),
+            shutdown_grace: shared::config::shutdown_grace()?,
         })
     }
 

@@ -7,7 +7,7 @@
 //! runtime deliver them. Jobs are inspected with the runtime's
 //! `ListJobs`/`GetJob`, published `reminder.due` events with its log.
 
-use std::{collections::BTreeMap, future::Future, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use dapr::dapr::proto::runtime::v1::{
@@ -99,18 +99,7 @@ async fn start() -> Harness {
     }
 }
 
-/// Polls `check` every 25 ms until it holds; fails after `secs` seconds.
-async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
+use shared::testing::wait_until as eventually;
 
 fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds: t.timestamp(), nanos: 0 }

@@ -31,33 +31,22 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let task_feed = match var("TASK_SERVICE_ADDR") {
+        let task_feed = match shared::config::var("TASK_SERVICE_ADDR") {
             Some(direct) => (direct, None),
             None => (
                 shared::dapr::sidecar::sidecar_address_from_env()
                     .context("set DAPR_GRPC_ENDPOINT/DAPR_GRPC_PORT or TASK_SERVICE_ADDR")?,
-                Some(var("TASK_APP_ID").unwrap_or_else(|| "task".to_owned())),
+                Some(shared::config::string("TASK_APP_ID", "task")),
             ),
         };
         Ok(Self {
-            grpc_addr: var("SYNC_GRPC_ADDR")
-                .as_deref()
-                .unwrap_or("127.0.0.1:50056")
-                .parse()
-                .context("SYNC_GRPC_ADDR")?,
-            ws_addr: var("SYNC_WS_ADDR").as_deref().unwrap_or("127.0.0.1:8086").parse().context("SYNC_WS_ADDR")?,
+            grpc_addr: shared::config::addr("SYNC_GRPC_ADDR", "127.0.0.1:50056")?,
+            ws_addr: shared::config::addr("SYNC_WS_ADDR", "127.0.0.1:8086")?,
             task_feed,
-            pubsub: var("PUBSUB_NAME").unwrap_or_else(|| "pubsub".to_owned()),
-            topic: var("TASK_EVENTS_TOPIC").unwrap_or_else(|| "task-events".to_owned()),
-            connection_buffer: var("SYNC_CONNECTION_BUFFER")
-                .map(|v| v.parse())
-                .transpose()
-                .context("a number")?
-                .unwrap_or(256),
-            shutdown_grace: Duration::from_secs(
-                var("SHUTDOWN_GRACE_SECONDS").map(|v| v.parse()).transpose().context("a number")?.unwrap_or(20),
-            ),
+            pubsub: shared::config::string("PUBSUB_NAME", "pubsub"),
+            topic: shared::config::string("TASK_EVENTS_TOPIC", "task-events"),
+            connection_buffer: shared::config::parse("SYNC_CONNECTION_BUFFER", 256)?,
+            shutdown_grace: shared::config::shutdown_grace()?,
             auth: AuthConfig::from_env(),
         })
     }

@@ -17,7 +17,6 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use anyhow::Context;
 use shared::auth::AuthConfig;
 
 pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
@@ -60,34 +59,20 @@ impl DaprSettings {
 
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let database_url = var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-        let auto_migrate = match var("DATABASE_AUTO_MIGRATE") {
-            Some(v) => v.parse().context("DATABASE_AUTO_MIGRATE must be true or false")?,
-            None => database_url.starts_with("sqlite:"),
-        };
+        let database_url = shared::config::string("DATABASE_URL", DEFAULT_DATABASE_URL);
+        let auto_migrate = shared::config::auto_migrate(&database_url)?;
         Ok(Self {
-            grpc_addr: var("TASK_GRPC_ADDR")
-                .as_deref()
-                .unwrap_or(DEFAULT_GRPC_ADDR)
-                .parse()
-                .context("TASK_GRPC_ADDR must be host:port")?,
+            grpc_addr: shared::config::addr("TASK_GRPC_ADDR", DEFAULT_GRPC_ADDR)?,
             database_url,
             auto_migrate,
-            topic: var("TASK_EVENTS_TOPIC").unwrap_or_else(|| "task-events".to_owned()),
-            page_token_secret: var("PAGE_TOKEN_SECRET").unwrap_or_else(|| DEV_PAGE_TOKEN_SECRET.to_owned()),
-            shutdown_grace: Duration::from_secs(
-                var("SHUTDOWN_GRACE_SECONDS")
-                    .map(|v| v.parse())
-                    .transpose()
-                    .context("SHUTDOWN_GRACE_SECONDS must be a number")?
-                    .unwrap_or(20),
-            ),
+            topic: shared::config::string("TASK_EVENTS_TOPIC", "task-events"),
+            page_token_secret: shared::config::string("PAGE_TOKEN_SECRET", DEV_PAGE_TOKEN_SECRET),
+            shutdown_grace: shared::config::shutdown_grace()?,
             auth: AuthConfig::from_env(),
             dapr: shared::dapr::sidecar::sidecar_address_from_env().map(|sidecar| DaprSettings {
                 sidecar,
-                pubsub: var("PUBSUB_NAME").unwrap_or_else(|| "pubsub".to_owned()),
-                app_id: var("APP_ID").unwrap_or_else(|| "task".to_owned()),
+                pubsub: shared::config::string("PUBSUB_NAME", "pubsub"),
+                app_id: shared::config::string("APP_ID", "task"),
                 max_backoff: Duration::from_secs(5),
             }),
         })
