@@ -33,6 +33,11 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
+## bench: throughput and latency of the task API and of the event path, printed
+# (release build; integration-tests/benches/system.rs says what is measured).
+bench:
+	scripts/with-test-postgres.sh $(CARGO) bench -p integration-tests --bench system
+
 ## token: a development JWT, e.g. `make token USER_ID=alice`.
 token:
 	@$(CARGO) run -q -p shared --bin dev-token -- $(or $(USER_ID),alice)

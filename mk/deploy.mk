@@ -10,7 +10,7 @@
 # Everything below can be overridden on the command line or in the environment.
 
 # Binaries that get an image (tasks/<bin>:<tag>); add new services here.
-IMAGE_BINS ?= task migrate
+IMAGE_BINS ?= task recurrence reminder notification audit sync-gateway migrate
 IMAGE_PREFIX ?= tasks
 IMAGE_TAG ?= dev
 DOCKER ?= docker

@@ -19,21 +19,7 @@ use tonic::{Request, transport::Channel};
 
 pub const SECRET: &str = "e2e-secret";
 
-/// Polls `check` until it returns Some, or fails the test after `timeout`.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+pub use shared::testing::eventually;
 
 /// The repository's `components/local`, as `make dev` uses them.
 pub fn local_components() -> Vec<Resource> {
@@ -186,9 +172,15 @@ pub async fn restart(
     Sidecars { listeners, database_url: database_url.to_owned() }.start(apps, resources, delivery).await
 }
 
-/// The task service with its relay publishing through `sidecar`.
+/// The task service on a fresh SQLite database, with its relay publishing
+/// through `sidecar`.
 pub async fn task_service(sidecar: Option<String>) -> (Running, sea_orm::DatabaseConnection) {
-    let url = fresh_database(Backend::Sqlite).await.unwrap();
+    task_service_on(Backend::Sqlite, sidecar).await
+}
+
+/// The task service on a fresh database of `backend`.
+pub async fn task_service_on(backend: Backend, sidecar: Option<String>) -> (Running, sea_orm::DatabaseConnection) {
+    let url = fresh_database(backend).await.unwrap();
     let mut settings = task::Settings::for_tests(&url, SECRET);
     settings.dapr = sidecar.map(|s| {
         let mut dapr = task::config::DaprSettings::new(s);
@@ -238,4 +230,163 @@ pub async fn sync_gateway(sidecar: &str, connection_buffer: usize) -> (Running, 
         .unwrap();
     let ws = app.ws_addr();
     (Running::spawn(app.addr(), |stop| app.run_until(stop)), ws)
+}
+
+// ---------------------------------------------------------------------------
+// Targets: the public-API journeys (`tests/journeys.rs`) run against the
+// whole system in-process behind the local runtime (the default), or against
+// a deployed cluster when `E2E_TARGET=kind` (`make e2e`,
+// scripts/deploy/e2e.sh), which names the endpoints:
+//
+//   E2E_TASK_ADDR, E2E_AUDIT_ADDR, E2E_SYNC_ADDR   host:port of each public gRPC API
+//   E2E_HS256_SECRET                               the cluster's JWT key, to mint tokens
+//   E2E_PATIENCE_SECONDS                           how long an event may take (default 120)
+// ---------------------------------------------------------------------------
+
+/// Where the journeys run: the public endpoints and how to authenticate.
+pub struct Target {
+    /// `host:port` of `todo.task.v1.TaskService`.
+    pub task: String,
+    /// `host:port` of `todo.audit.v1.AuditService`.
+    pub audit: String,
+    /// `host:port` of `todo.sync.v1.SyncService` (gRPC `Watch`).
+    pub sync: String,
+    /// How long an asynchronous effect (an event crossing the broker) may take.
+    pub patience: Duration,
+    /// `local` or the value of `E2E_TARGET`.
+    pub name: String,
+    secret: String,
+    local: Option<LocalSystem>,
+}
+
+/// The in-process system of a local target, alive until [`Target::shutdown`].
+struct LocalSystem {
+    runtime: Runtime,
+    task: Running,
+    recurrence: Running,
+    audit: Running,
+    gateway: Running,
+}
+
+/// The target selected by `E2E_TARGET`: unset (or `local`) starts task,
+/// recurrence, audit and the sync gateway behind the local Dapr runtime;
+/// `kind` (or `cluster`) uses the endpoints from the environment.
+pub async fn target() -> Target {
+    match std::env::var("E2E_TARGET").ok().filter(|v| !v.trim().is_empty()).as_deref() {
+        None | Some("local") => Target::local().await,
+        Some(name @ ("kind" | "cluster")) => Target::from_env(name),
+        Some(other) => panic!("E2E_TARGET={other}: expected `local` (the default) or `kind`"),
+    }
+}
+
+/// A user id no earlier run has used, so journeys can run again and again
+/// against a long-lived cluster without seeing each other's data.
+pub fn fresh_user(label: &str) -> String {
+    format!("e2e-{label}-{}", uuid::Uuid::new_v4().simple())
+}
+
+fn required_env(name: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| panic!("E2E_TARGET is set, so {name} must be too (scripts/deploy/e2e.sh sets it)"))
+}
+
+impl Target {
+    async fn local() -> Self {
+        shared::telemetry::init_for_tests();
+        let sidecars = Sidecars::bind(&["task", "recurrence", "audit", "sync-gateway"]).await;
+        let (task, _) = task_service(Some(sidecars.endpoint("task"))).await;
+        let recurrence = recurrence_service(&sidecars.endpoint("recurrence")).await;
+        let audit = audit_service().await;
+        let (gateway, _ws) = sync_gateway(&sidecars.endpoint("sync-gateway"), 256).await;
+        let apps = [
+            ("task", task.addr),
+            ("recurrence", recurrence.addr),
+            ("audit", audit.addr),
+            ("sync-gateway", gateway.addr),
+        ];
+        let runtime = sidecars.start(&apps, test_components(), fast_delivery()).await;
+        Self {
+            task: task.addr.to_string(),
+            audit: audit.addr.to_string(),
+            sync: gateway.addr.to_string(),
+            patience: Duration::from_secs(30),
+            name: "local".to_owned(),
+            secret: SECRET.to_owned(),
+            local: Some(LocalSystem { runtime, task, recurrence, audit, gateway }),
+        }
+    }
+
+    fn from_env(name: &str) -> Self {
+        let patience = std::env::var("E2E_PATIENCE_SECONDS")
+            .ok()
+            .map(|v| v.trim().parse().expect("E2E_PATIENCE_SECONDS must be whole seconds"))
+            .unwrap_or(120);
+        Self {
+            task: required_env("E2E_TASK_ADDR"),
+            audit: required_env("E2E_AUDIT_ADDR"),
+            sync: required_env("E2E_SYNC_ADDR"),
+            patience: Duration::from_secs(patience),
+            name: name.to_owned(),
+            secret: required_env("E2E_HS256_SECRET"),
+            local: None,
+        }
+    }
+
+    /// True for the in-process system.
+    pub fn is_local(&self) -> bool {
+        self.local.is_some()
+    }
+
+    /// A bearer token for `user`, signed with the target's key.
+    pub fn token(&self, user: &str) -> String {
+        shared::auth::issue_hs256_token(&self.secret, user, Duration::from_secs(3600)).unwrap()
+    }
+
+    /// `message` with `user`'s bearer token.
+    pub fn as_user<T>(&self, user: &str, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request.metadata_mut().insert("authorization", format!("Bearer {}", self.token(user)).parse().unwrap());
+        request
+    }
+
+    /// A channel to `host:port`, retried for a while (a port-forward may be
+    /// a moment late).
+    async fn channel(&self, addr: &str) -> Channel {
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_timeout(Duration::from_secs(5));
+        eventually(&format!("a connection to {addr} ({})", self.name), Duration::from_secs(60), || {
+            let endpoint = endpoint.clone();
+            async move { endpoint.connect().await.ok() }
+        })
+        .await
+    }
+
+    pub async fn task_client(&self) -> TaskServiceClient<Channel> {
+        TaskServiceClient::new(self.channel(&self.task).await)
+    }
+
+    pub async fn audit_client(
+        &self,
+    ) -> shared::proto::todo::audit::v1::audit_service_client::AuditServiceClient<Channel> {
+        shared::proto::todo::audit::v1::audit_service_client::AuditServiceClient::new(self.channel(&self.audit).await)
+    }
+
+    pub async fn sync_client(&self) -> shared::proto::todo::sync::v1::sync_service_client::SyncServiceClient<Channel> {
+        shared::proto::todo::sync::v1::sync_service_client::SyncServiceClient::new(self.channel(&self.sync).await)
+    }
+
+    /// Stops the in-process system (runtime first, then the apps, each
+    /// checked to drain cleanly); nothing to do for a cluster.
+    pub async fn shutdown(self) {
+        if let Some(LocalSystem { runtime, task, recurrence, audit, gateway }) = self.local {
+            runtime.shutdown().await;
+            gateway.stop().await;
+            recurrence.stop().await;
+            audit.stop().await;
+            task.stop().await;
+        }
+    }
 }

@@ -5,7 +5,7 @@
 # On failure it prints what the cluster knows (scripts/deploy/collect-logs.sh).
 #
 # Environment: KIND_CLUSTER (tasks), DEPLOY_NAMESPACE (tasks), DEPLOY_RELEASE (tasks),
-# IMAGE_BINS ("task migrate"), IMAGE_PREFIX (tasks), IMAGE_TAG (dev), WAIT_TIMEOUT (600s).
+# IMAGE_BINS (every service and migrate), IMAGE_PREFIX (tasks), IMAGE_TAG (dev), WAIT_TIMEOUT (600s).
 set -euo pipefail
 # shellcheck source=scripts/deploy/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -17,7 +17,7 @@ RELEASE="${DEPLOY_RELEASE:-tasks}"
 IMAGE_PREFIX="${IMAGE_PREFIX:-tasks}"
 IMAGE_TAG="${IMAGE_TAG:-dev}"
 WAIT_TIMEOUT="${WAIT_TIMEOUT:-600s}"
-read -r -a bins <<<"${IMAGE_BINS:-task migrate}"
+read -r -a bins <<<"${IMAGE_BINS:-task recurrence reminder notification audit sync-gateway migrate}"
 
 need docker
 need kind

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from manifests import APP_IDS, NAMESPACE, RELEASE, by_name, of_kind
+from manifests import APP_IDS, NAMESPACE, RELEASE, by_name, of_kind, render
 
 APP_PORT = 50051
 
@@ -60,7 +60,24 @@ def test_grpc_probes_on_the_app_port(rendered):
         for c in pod_spec(dep)["containers"]:
             for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
                 assert c[probe]["grpc"]["port"] == APP_PORT, f"{dep['metadata']['name']}: {probe}"
-            assert c["ports"] == [{"name": "grpc", "containerPort": APP_PORT, "protocol": "TCP"}]
+            assert c["ports"][0] == {"name": "grpc", "containerPort": APP_PORT, "protocol": "TCP"}
+            app = dep["spec"]["template"]["metadata"]["annotations"]["dapr.io/app-id"]
+            extra = [{"name": "ws", "containerPort": 8086, "protocol": "TCP"}] if app == "sync-gateway" else []
+            assert c["ports"][1:] == extra, f"{app}: only the sync gateway has another listener (WebSocket)"
+
+
+def test_extra_listener_gets_its_address_a_service_port_and_client_ingress(renders):
+    dep = by_name(renders["production"], "Deployment", f"{RELEASE}-sync-gateway")
+    env = env_of(pod_spec(dep)["containers"][0])
+    assert env["SYNC_GRPC_ADDR"]["value"] == f"0.0.0.0:{APP_PORT}"
+    assert env["SYNC_WS_ADDR"]["value"] == "0.0.0.0:8086"
+    assert env["PUBSUB_NAME"]["value"] == "pubsub-sync", "every replica must see every event"
+    svc = by_name(renders["production"], "Service", f"{RELEASE}-sync-gateway")
+    assert {p["name"]: p["port"] for p in svc["spec"]["ports"]} == {"grpc": APP_PORT, "ws": 8086}
+    np = by_name(renders["production"], "NetworkPolicy", f"{RELEASE}-sync-gateway")
+    ws_rules = [r for r in np["spec"]["ingress"] if any(p["port"] == 8086 for p in r.get("ports", []))]
+    assert ws_rules and all(t.get("namespaceSelector") for r in ws_rules for t in r["from"]), \
+        "the WebSocket port is open to the client namespaces only"
 
 
 def test_task_readiness_asks_for_the_task_service(renders):
@@ -128,11 +145,13 @@ def test_production_auth_uses_jwks_and_kind_uses_hs256_from_a_secret(renders):
     assert kind["AUTH_HS256_SECRET"]["valueFrom"]["secretKeyRef"] == {"name": "tasks-auth", "key": "hs256-secret"}
 
 
-def test_only_enabled_services_are_deployed(renders):
-    for name in ("default", "kind", "production"):
-        assert [d["metadata"]["name"] for d in of_kind(renders[name], "Deployment")] == [f"{RELEASE}-task"]
-    every = {d["metadata"]["name"] for d in of_kind(renders["all-services"], "Deployment")}
-    assert every == {f"{RELEASE}-{a}" for a in APP_IDS}
+def test_every_service_is_deployed_and_a_disabled_one_is_not(renders):
+    for name in ("default", "kind", "production", "all-services"):
+        every = {d["metadata"]["name"] for d in of_kind(renders[name], "Deployment")}
+        assert every == {f"{RELEASE}-{a}" for a in APP_IDS}, name
+    docs = render("values-kind.yaml", ["services.audit.enabled=false"])
+    assert f"{RELEASE}-audit" not in {d["metadata"]["name"] for d in docs if d["kind"] != "Component"}
+    assert len(of_kind(docs, "Deployment")) == len(APP_IDS) - 1
 
 
 def test_one_service_account_and_service_per_deployment(rendered):
@@ -202,8 +221,9 @@ def test_network_policy_reaches_postgres_and_kafka(renders):
     assert clients, "public API reachable from the client namespace"
 
 
-def test_secret_store_apps_get_a_token_and_a_narrow_role(renders):
-    docs = renders["all-services"]
+@pytest.mark.parametrize("render_name", ["default", "kind", "production"])
+def test_secret_store_apps_get_a_token_and_a_narrow_role(renders, render_name):
+    docs = renders[render_name]
     for dep in of_kind(docs, "Deployment"):
         app = dep["spec"]["template"]["metadata"]["annotations"]["dapr.io/app-id"]
         spec = pod_spec(dep)
@@ -222,7 +242,10 @@ def test_secret_store_apps_get_a_token_and_a_narrow_role(renders):
     assert binding["subjects"][0]["name"] == f"{RELEASE}-notification"
 
 
-@pytest.mark.parametrize("render_name", ["default", "kind", "production"])
-def test_no_rbac_unless_needed(renders, render_name):
+def test_no_rbac_unless_needed(renders):
+    # Only the notification app reads secrets (SMTP) through the secret store.
+    docs = render("values-kind.yaml", ["services.notification.enabled=false"])
     for kind in ("Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"):
-        assert not of_kind(renders[render_name], kind)
+        assert not of_kind(docs, kind), kind
+    for name in ("default", "kind", "production"):
+        assert not of_kind(renders[name], "ClusterRole") and not of_kind(renders[name], "ClusterRoleBinding")

@@ -102,6 +102,7 @@ def test_each_app_sees_only_what_it_needs(rendered):
     assert scopes["email"] == {"notification"}
     assert "task" not in scopes["statestore"], "the task service keeps its data in its own tables"
     assert scopes["secretstore"] == {"notification"}
+    assert scopes["pubsub-sync"] == {"sync-gateway"}
 
 
 def test_kafka_pubsub_contract(rendered):
@@ -112,6 +113,16 @@ def test_kafka_pubsub_contract(rendered):
     assert value(ps, "brokers")
     assert int(value(ps, "backOffMaxRetries")) == -1, "a finite count skips the message (contract §3.2)"
     assert value(ps, "consumeRetryEnabled") == "true"
+
+
+def test_per_pod_pubsub_gives_every_replica_every_event(renders):
+    for name in ("kind", "production"):
+        shared = items(by_name(renders[name], "Component", "pubsub"))
+        per_pod = items(by_name(renders[name], "Component", "pubsub-sync"))
+        assert per_pod["consumerGroup"]["value"] == "{podName}"
+        assert per_pod["initialOffset"]["value"] == "newest", "catch-up comes from the task service"
+        for key in ("brokers", "authType", "saslPassword", "caCert", "backOffMaxRetries"):
+            assert per_pod.get(key) == shared.get(key), f"{name}: {key} as in pubsub"
 
 
 def test_kafka_local_vs_production(renders):

@@ -29,6 +29,9 @@ BAD_VALUES = {
     "service without app id": ["services.extra.enabled=true", "services.extra.image.repository=tasks/extra"],
     "unknown statestore version": ["dapr.statestore.version=v3"],
     "PDB on a single replica": ["services.task.pdb.enabled=true"],
+    "per-pod pubsub with a shared group": ["dapr.perPodPubsub.consumerGroup={appID}"],
+    "unknown pubsub choice of a service": ["services.audit.pubsub=mine"],
+    "extra port on the app port": ["services.sync-gateway.extraPorts[0].port=50051"],
 }
 
 
@@ -36,7 +39,10 @@ BAD_VALUES = {
 def test_bad_values_are_rejected(case):
     proc = helm_template("values.yaml", BAD_VALUES[case])
     assert proc.returncode != 0, f"{case}: helm template accepted {BAD_VALUES[case]}"
-    assert "schema" in proc.stderr or "PodDisruptionBudget" in proc.stderr, proc.stderr
+    # Either the schema rejects it, or a template check fails naming the
+    # service or setting at fault (e.g. "services.task: ...").
+    owner = ".".join(BAD_VALUES[case][-1].split("=")[0].split(".")[:2]).split("[")[0]
+    assert "schema" in proc.stderr or owner in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("values_file", VALUES_FILES)
@@ -54,13 +60,23 @@ def test_shipped_values_files_pass_the_schema(values_file):
     jsonschema.validate(merge(merged, overlay), schema, cls=jsonschema.Draft7Validator)
 
 
-def test_adding_a_service_is_one_values_entry():
-    docs = render("values-kind.yaml", [
-        "services.extra.enabled=true",
-        "services.extra.appId=extra",
-        "services.extra.image.repository=tasks/extra",
-        "services.extra.listenAddrEnv=EXTRA_GRPC_ADDR",
-    ])
+EXTRA_SERVICE = [
+    "services.extra.enabled=true",
+    "services.extra.appId=extra",
+    "services.extra.image.repository=tasks/extra",
+    "services.extra.listenAddrEnv=EXTRA_GRPC_ADDR",
+]
+
+
+def test_a_service_outside_the_pubsub_scopes_fails_at_install():
+    proc = helm_template("values-kind.yaml", EXTRA_SERVICE)
+    assert proc.returncode != 0
+    assert "app id extra is not in dapr.pubsub.scopes" in proc.stderr
+
+
+def test_adding_a_service_is_its_values_entry_and_its_scope():
+    scopes = "dapr.pubsub.scopes={task,recurrence,reminder,notification,audit,sync-gateway,extra}"
+    docs = render("values-kind.yaml", [*EXTRA_SERVICE, scopes])
     dep = [d for d in of_kind(docs, "Deployment") if d["metadata"]["name"] == "tasks-extra"]
     assert dep, "no Deployment for the new service"
     ann = dep[0]["spec"]["template"]["metadata"]["annotations"]

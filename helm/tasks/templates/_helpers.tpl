@@ -120,3 +120,72 @@ seccompProfile:
     cidr: {{ . }}
 {{- end }}
 {{- end -}}
+
+{{/*
+Metadata of a pubsub.kafka component: dict "p" .Values.dapr.pubsub (brokers,
+mode, auth, retries) "consumerGroup" G "clientID" C "initialOffset" O.
+*/}}
+{{- define "tasks.kafkaMetadata" -}}
+{{- $p := .p -}}
+- name: brokers
+  value: {{ required "dapr.pubsub.brokers is required" $p.brokers | quote }}
+# The consumer group decides who shares events: "{appID}" = the replicas of
+# an app share the partitions, different apps each get every event;
+# "{podName}" = every pod gets every event.
+- name: consumerGroup
+  value: {{ .consumerGroup | quote }}
+- name: clientID
+  value: {{ .clientID | quote }}
+# Where a NEW consumer group starts: oldest = events published before an
+# app's first start are not skipped; newest = only live events.
+- name: initialOffset
+  value: {{ .initialOffset | quote }}
+{{- if eq $p.mode "production" }}
+- name: authType
+  value: "password"
+# Exact case: anything but SHA-256/SHA-512 silently falls back to PLAIN.
+- name: saslMechanism
+  value: {{ $p.production.saslMechanism | quote }}
+{{ include "tasks.daprSecretItem" (dict "name" "saslUsername" "ref" $p.production.saslUsernameSecretRef) }}
+{{ include "tasks.daprSecretItem" (dict "name" "saslPassword" "ref" $p.production.saslPasswordSecretRef) }}
+- name: disableTls
+  value: "false"
+{{ include "tasks.daprSecretItem" (dict "name" "caCert" "ref" $p.production.caCertSecretRef) }}
+{{- else if eq $p.mode "local" }}
+- name: authType
+  value: "none"
+{{- else }}
+{{- fail (printf "dapr.pubsub.mode must be local or production, not %q" $p.mode) }}
+{{- end }}
+# Per-message retry inside the component (see values.yaml): only used when
+# the DLQ hand-off fails or a subscription has no DLQ. -1 because a finite
+# count silently skips the message; the backoff bounds the rate instead.
+- name: consumeRetryEnabled
+  value: "true"
+- name: backOffPolicy
+  value: {{ $p.backOffPolicy | quote }}
+- name: backOffInitialInterval
+  value: {{ $p.backOffInitialInterval | quote }}
+- name: backOffMaxInterval
+  value: {{ $p.backOffMaxInterval | quote }}
+- name: backOffMaxRetries
+  value: {{ $p.backOffMaxRetries | quote }}
+{{- end -}}
+
+{{/* The pub/sub component name a service uses (PUBSUB_NAME): dict "root" $ "svc" <merged service> "key" <service key>. */}}
+{{- define "tasks.pubsubName" -}}
+{{- $d := .root.Values.dapr -}}
+{{- if eq .svc.pubsub "perPod" -}}
+{{- if not (has .svc.appId $d.perPodPubsub.scopes) -}}
+{{- fail (printf "services.%s: pubsub perPod needs app id %s in dapr.perPodPubsub.scopes" .key .svc.appId) -}}
+{{- end -}}
+{{- $d.perPodPubsub.name -}}
+{{- else if eq .svc.pubsub "shared" -}}
+{{- if not (has .svc.appId $d.pubsub.scopes) -}}
+{{- fail (printf "services.%s: app id %s is not in dapr.pubsub.scopes" .key .svc.appId) -}}
+{{- end -}}
+{{- $d.pubsub.name -}}
+{{- else -}}
+{{- fail (printf "services.%s.pubsub must be shared or perPod, not %q" .key .svc.pubsub) -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,257 @@
+//! `make bench`: figures for the task API and the event path, printed, not
+//! asserted (performance goals live here, not in timed tests).
+//!
+//! 1. The task API alone on PostgreSQL (every write also fills the outbox):
+//!    `CreateTask`, `GetTask` and `ListTasks` from `BENCH_CONCURRENCY`
+//!    concurrent callers over one HTTP/2 connection on loopback — throughput
+//!    and latency percentiles.
+//! 2. The event path: task service (PostgreSQL) → outbox relay → local Dapr
+//!    runtime → sync gateway → a gRPC `Watch` stream. One change at a time
+//!    (latency from the `CreateTask` call until the change arrives on the
+//!    watch), then a burst (how long until every change has arrived).
+//!
+//! Knobs: `BENCH_REQUESTS` (default 5000), `BENCH_CONCURRENCY` (32),
+//! `BENCH_EVENTS` (300), `BENCH_BURST` (2000). The PostgreSQL server is
+//! `TEST_DATABASE_URL` (`make bench` starts a private one).
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::StreamExt;
+use integration_tests::{Sidecars, as_user, fast_delivery, sync_gateway, task_service_on, test_components};
+use shared::{
+    proto::todo::{
+        sync::v1::{WatchRequest, sync_service_client::SyncServiceClient, watch_response::Kind},
+        task::v1::{self as pb, task_service_client::TaskServiceClient},
+    },
+    testing::Backend,
+};
+use tonic::transport::Channel;
+
+/// Latencies of one measured operation.
+struct Sample {
+    name: &'static str,
+    latencies: Vec<Duration>,
+    wall: Duration,
+}
+
+impl Sample {
+    fn percentile(&self, p: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort_unstable();
+        let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+        sorted.get(rank.saturating_sub(1)).copied().unwrap_or_default()
+    }
+
+    fn print(&self) {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "{:<34} {:>7} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+            self.name,
+            self.latencies.len(),
+            self.latencies.len() as f64 / self.wall.as_secs_f64(),
+            ms(self.percentile(50.0)),
+            ms(self.percentile(95.0)),
+            ms(self.percentile(99.0)),
+            ms(self.percentile(100.0)),
+        );
+    }
+}
+
+fn header() {
+    println!(
+        "{:<34} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8}",
+        "operation", "n", "per sec", "p50 ms", "p95 ms", "p99 ms", "max ms"
+    );
+}
+
+fn knob(name: &str, default: usize) -> anyhow::Result<usize> {
+    Ok(shared::config::parse(name, default)?)
+}
+
+/// Runs `requests` calls of `call` from `concurrency` workers; `call` gets
+/// the request's index.
+async fn measure<F, Fut>(name: &'static str, requests: usize, concurrency: usize, call: F) -> anyhow::Result<Sample>
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for worker in 0..concurrency {
+        let call = call.clone();
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            for i in (worker..requests).step_by(concurrency) {
+                let t = Instant::now();
+                call(i).await?;
+                latencies.push(t.elapsed());
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(requests);
+    for worker in workers {
+        latencies.extend(worker.await??);
+    }
+    Ok(Sample { name, latencies, wall: started.elapsed() })
+}
+
+fn user(i: usize) -> String {
+    format!("bench-user-{}", i % 16)
+}
+
+fn new_task(i: usize) -> pb::CreateTaskRequest {
+    pb::CreateTaskRequest {
+        task: Some(pb::Task {
+            title: format!("task {i}"),
+            priority: (i % 5) as i32,
+            tags: vec![],
+            ..Default::default()
+        }),
+        request_id: uuid::Uuid::new_v4().to_string(),
+    }
+}
+
+async fn api(requests: usize, concurrency: usize) -> anyhow::Result<()> {
+    let (service, _db) = task_service_on(Backend::Postgres, None).await;
+    let client = TaskServiceClient::connect(format!("http://{}", service.addr)).await?;
+
+    let names = std::sync::Arc::new(std::sync::Mutex::new(vec![String::new(); requests]));
+    let (c, n) = (client.clone(), names.clone());
+    let create = measure("CreateTask", requests, concurrency, move |i| {
+        let (mut c, n) = (c.clone(), n.clone());
+        async move {
+            let task = c.create_task(as_user(&user(i), new_task(i))).await?.into_inner();
+            if let Ok(mut names) = n.lock() {
+                names[i] = task.name;
+            }
+            Ok(())
+        }
+    })
+    .await?;
+
+    let names: Vec<String> = names.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+    let names = std::sync::Arc::new(names);
+    let c = client.clone();
+    let get = measure("GetTask", requests, concurrency, move |i| {
+        let (mut c, names) = (c.clone(), names.clone());
+        async move {
+            let request = pb::GetTaskRequest { name: names[i].clone() };
+            c.get_task(as_user(&user(i), request)).await?;
+            Ok(())
+        }
+    })
+    .await?;
+
+    let c = client.clone();
+    let list = measure("ListTasks (page 50, filtered)", requests / 5, concurrency, move |i| {
+        let mut c = c.clone();
+        async move {
+            let request = pb::ListTasksRequest {
+                page_size: 50,
+                filter: "state = OPEN AND priority >= MEDIUM".into(),
+                order_by: "priority desc, create_time".into(),
+                ..Default::default()
+            };
+            c.list_tasks(as_user(&user(i), request)).await?;
+            Ok(())
+        }
+    })
+    .await?;
+
+    header();
+    for sample in [create, get, list] {
+        sample.print();
+    }
+    service.stop().await;
+    Ok(())
+}
+
+async fn next_change(
+    stream: &mut tonic::Streaming<shared::proto::todo::sync::v1::WatchResponse>,
+) -> anyhow::Result<i64> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(30), stream.next())
+            .await
+            .context("no change within 30 s")?
+            .context("watch ended")??;
+        if let Some(Kind::Change(change)) = message.kind {
+            return Ok(change.revision);
+        }
+    }
+}
+
+async fn event_path(events: usize, burst: usize) -> anyhow::Result<()> {
+    let sidecars = Sidecars::bind(&["task", "sync-gateway"]).await;
+    let (task, _db) = task_service_on(Backend::Postgres, Some(sidecars.endpoint("task"))).await;
+    let (gateway, _ws) = sync_gateway(&sidecars.endpoint("sync-gateway"), burst + 16).await;
+    let runtime = sidecars
+        .start(&[("task", task.addr), ("sync-gateway", gateway.addr)], test_components(), fast_delivery())
+        .await;
+
+    let mut tasks: TaskServiceClient<Channel> = TaskServiceClient::connect(format!("http://{}", task.addr)).await?;
+    let mut sync = SyncServiceClient::connect(format!("http://{}", gateway.addr)).await?;
+    let who = "bench-watcher";
+    let mut stream = sync.watch(as_user(who, WatchRequest { after_revision: 0 })).await?.into_inner();
+    // Caught up (a new user has no history): from here on, changes are live.
+    match stream.next().await {
+        Some(Ok(m)) if matches!(m.kind, Some(Kind::CaughtUp(_))) => {}
+        other => anyhow::bail!("expected caught-up first, got {other:?}"),
+    }
+
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(events);
+    for i in 0..events {
+        let t = Instant::now();
+        let created = tasks.create_task(as_user(who, new_task(i))).await?.into_inner();
+        let seen = next_change(&mut stream).await?;
+        anyhow::ensure!(seen == created.revision, "change {seen} arrived for revision {}", created.revision);
+        latencies.push(t.elapsed());
+    }
+    let one_at_a_time = Sample { name: "create → Watch, one at a time", latencies, wall: started.elapsed() };
+
+    let started = Instant::now();
+    let mut creator = tasks.clone();
+    let writer = tokio::spawn(async move {
+        for i in 0..burst {
+            creator.create_task(as_user(who, new_task(i))).await?;
+        }
+        anyhow::Ok(())
+    });
+    let mut arrivals = Vec::with_capacity(burst);
+    for _ in 0..burst {
+        next_change(&mut stream).await?;
+        arrivals.push(started.elapsed());
+    }
+    writer.await??;
+    let burst_sample =
+        Sample { name: "burst: create → Watch (from start)", latencies: arrivals, wall: started.elapsed() };
+
+    header();
+    one_at_a_time.print();
+    burst_sample.print();
+    drop(stream);
+    runtime.shutdown().await;
+    gateway.stop().await;
+    task.stop().await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes `--bench`; there is nothing to filter.
+    let requests = knob("BENCH_REQUESTS", 5000)?;
+    let concurrency = knob("BENCH_CONCURRENCY", 32)?.max(1);
+    let events = knob("BENCH_EVENTS", 300)?;
+    let burst = knob("BENCH_BURST", 2000)?;
+    println!(
+        "tasks platform benchmarks: PostgreSQL, loopback, {} cores visible",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    println!("\n== task API, {concurrency} concurrent callers ==");
+    api(requests, concurrency).await?;
+    println!("\n== event path: outbox relay → local runtime → sync gateway → Watch ==");
+    event_path(events, burst).await?;
+    Ok(())
+}

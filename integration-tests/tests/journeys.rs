@@ -1,0 +1,282 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! User journeys through the public APIs only — the task, audit and sync
+//! gRPC services, with a bearer token — so the same tests run against any
+//! deployment of the system ([`integration_tests::target`]):
+//!
+//! - by default, every service in-process behind the local Dapr runtime;
+//! - with `E2E_TARGET=kind`, the kind cluster (`make e2e`,
+//!   scripts/deploy/e2e.sh, which port-forwards the Services and sets
+//!   `E2E_TASK_ADDR`, `E2E_AUDIT_ADDR`, `E2E_SYNC_ADDR`, `E2E_HS256_SECRET`).
+//!
+//! Nothing here looks inside a service. Every journey works with fresh
+//! random user ids, so it can run any number of times against a long-lived
+//! cluster; and every wait is bounded by the target's patience.
+
+use futures::StreamExt;
+use integration_tests::{Target, eventually, fresh_user, target};
+use shared::proto::todo::{
+    audit::v1 as audit_pb,
+    sync::v1::{self as sync_pb, watch_response::Kind},
+    task::v1::{self as pb, task_service_client::TaskServiceClient},
+};
+use tonic::{Streaming, transport::Channel};
+
+fn due(local: &str, zone: &str) -> Option<pb::Due> {
+    Some(pb::Due {
+        value: Some(pb::due::Value::DateTime(pb::ZonedDateTime { local_time: local.into(), time_zone: zone.into() })),
+    })
+}
+
+fn local_due(task: &pb::Task) -> String {
+    match task.due.as_ref().and_then(|d| d.value.clone()) {
+        Some(pb::due::Value::DateTime(z)) => z.local_time,
+        other => format!("{other:?}"),
+    }
+}
+
+fn create(task: pb::Task) -> pb::CreateTaskRequest {
+    pb::CreateTaskRequest { task: Some(task), request_id: uuid::Uuid::new_v4().to_string() }
+}
+
+fn titled(title: &str) -> pb::CreateTaskRequest {
+    create(pb::Task { title: title.to_owned(), ..Default::default() })
+}
+
+/// Every task of `user`, completed and deleted ones included, by due time.
+async fn all_tasks(target: &Target, tasks: &TaskServiceClient<Channel>, user: &str) -> Vec<pb::Task> {
+    let request =
+        pb::ListTasksRequest { page_size: 1000, order_by: "due_time".into(), show_deleted: true, ..Default::default() };
+    tasks.clone().list_tasks(target.as_user(user, request)).await.unwrap().into_inner().tasks
+}
+
+// -- (a) recurrence ------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completing_a_daily_task_brings_the_next_instance_due_the_next_day() {
+    let target = target().await;
+    let user = fresh_user("daily");
+    let mut tasks = target.task_client().await;
+
+    // 09:00 in Berlin on the Saturday before the switch to summer time.
+    let first = tasks
+        .create_task(target.as_user(
+            &user,
+            create(pb::Task {
+                title: "Water the plants".into(),
+                priority: pb::Priority::High as i32,
+                due: due("2030-03-30T09:00", "Europe/Berlin"),
+                recurrence: Some(pb::RecurrenceRule {
+                    frequency: pb::recurrence_rule::Frequency::Daily as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.occurrence_index, 0);
+    tasks
+        .complete_task(target.as_user(&user, pb::CompleteTaskRequest { name: first.name.clone(), etag: first.etag }))
+        .await
+        .unwrap();
+
+    // task → outbox → broker → recurrence → CreateOccurrence on the task app.
+    let listed = eventually("the next instance", target.patience, || async {
+        let listed = all_tasks(&target, &tasks, &user).await;
+        listed.iter().any(|t| t.name != first.name).then_some(listed)
+    })
+    .await;
+    assert_eq!(listed.len(), 2, "exactly one next instance: {listed:#?}");
+    let done = listed.iter().find(|t| t.name == first.name).unwrap();
+    assert_eq!(done.state, pb::State::Completed as i32);
+    let next = listed.iter().find(|t| t.name != first.name).unwrap();
+    assert_eq!(local_due(next), "2030-03-31T09:00:00", "the next day, still 09:00 local across the DST change");
+    assert_eq!(next.title, "Water the plants");
+    assert_eq!(next.priority, pb::Priority::High as i32);
+    assert_eq!(next.state, pb::State::Open as i32);
+    assert_eq!(next.series_id, first.name.trim_start_matches("tasks/"));
+    assert_eq!(next.occurrence_index, 1);
+    assert!(next.recurrence.is_some(), "the instance repeats too");
+    target.shutdown().await;
+}
+
+// -- (b) audit -------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_is_audited_once_and_the_chain_verifies() {
+    let target = target().await;
+    let user = fresh_user("audited");
+    let stranger = fresh_user("stranger");
+    let mut tasks = target.task_client().await;
+    let mut audit = target.audit_client().await;
+
+    let task = tasks.create_task(target.as_user(&user, titled("audited"))).await.unwrap().into_inner();
+    let name = task.name.clone();
+    tasks
+        .update_task(target.as_user(
+            &user,
+            pb::UpdateTaskRequest {
+                task: Some(pb::Task { name: name.clone(), title: "renamed".into(), ..Default::default() }),
+                update_mask: Some(prost_types::FieldMask { paths: vec!["title".into()] }),
+                etag: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    tasks
+        .complete_task(target.as_user(&user, pb::CompleteTaskRequest { name: name.clone(), etag: String::new() }))
+        .await
+        .unwrap();
+    tasks
+        .delete_task(target.as_user(&user, pb::DeleteTaskRequest { name: name.clone(), etag: String::new() }))
+        .await
+        .unwrap();
+    tasks.create_task(target.as_user(&stranger, titled("not the user's"))).await.unwrap();
+    // The last change: once it is recorded, a duplicate of any earlier one
+    // (the user's events travel in order) would already show.
+    let restored = tasks
+        .undelete_task(target.as_user(&user, pb::UndeleteTaskRequest { name: name.clone(), etag: String::new() }))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let reader = audit.clone();
+    let list = |user: String| {
+        let (target, mut audit) = (&target, reader.clone());
+        async move {
+            let request =
+                audit_pb::ListAuditEntriesRequest { oldest_first: true, page_size: 100, ..Default::default() };
+            audit.list_audit_entries(target.as_user(&user, request)).await.unwrap().into_inner().entries
+        }
+    };
+    let entries = eventually("the restore audited", target.patience, || async {
+        let entries = list(user.clone()).await;
+        entries.iter().any(|e| e.revision >= restored.revision).then_some(entries)
+    })
+    .await;
+    let types: Vec<&str> = entries.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "todo.task.created.v1",
+            "todo.task.updated.v1",
+            "todo.task.completed.v1",
+            "todo.task.deleted.v1",
+            "todo.task.restored.v1",
+        ],
+        "each change once, in order, nothing of anyone else's"
+    );
+    assert!(entries.iter().all(|e| e.task == name), "{entries:#?}");
+    assert!(entries.windows(2).all(|w| w[0].revision < w[1].revision), "revisions increase: {entries:#?}");
+    assert!(entries.windows(2).all(|w| w[0].sequence < w[1].sequence), "sequences increase: {entries:#?}");
+    assert!(entries.windows(2).all(|w| w[1].previous_hash == w[0].hash), "each entry links to the one before");
+    let mut ids: Vec<&str> = entries.iter().map(|e| e.event_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 5, "five distinct events");
+
+    let verdict = audit
+        .verify_audit_chain(target.as_user(&user, audit_pb::VerifyAuditChainRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(verdict.valid, "{verdict:?}");
+    assert_eq!(verdict.entries_checked, 5);
+
+    // The stranger has a chain of their own.
+    let theirs = eventually("the stranger's change audited", target.patience, || async {
+        let entries = list(stranger.clone()).await;
+        (!entries.is_empty()).then_some(entries)
+    })
+    .await;
+    assert_eq!(theirs.len(), 1);
+    let verdict = audit
+        .verify_audit_chain(target.as_user(&stranger, audit_pb::VerifyAuditChainRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(verdict.valid && verdict.entries_checked == 1, "{verdict:?}");
+    target.shutdown().await;
+}
+
+// -- (c) sync --------------------------------------------------------------------
+
+/// The next message of a watch, within the target's patience.
+async fn next(target: &Target, stream: &mut Streaming<sync_pb::WatchResponse>) -> Kind {
+    let message = tokio::time::timeout(target.patience, stream.next()).await.expect("a message in time");
+    message.expect("stream open").expect("no error").kind.expect("a kind")
+}
+
+/// The next message, which must be a change: (user, revision, title).
+async fn next_change(target: &Target, stream: &mut Streaming<sync_pb::WatchResponse>) -> (String, i64, String) {
+    match next(target, stream).await {
+        Kind::Change(e) => (e.user_id, e.revision, e.task.unwrap().title),
+        other => panic!("expected a change, got {other:?}"),
+    }
+}
+
+async fn caught_up(target: &Target, stream: &mut Streaming<sync_pb::WatchResponse>) -> i64 {
+    match next(target, stream).await {
+        Kind::CaughtUp(c) => c.revision,
+        other => panic!("expected caught-up, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_sees_the_users_changes_and_a_reconnect_misses_nothing() {
+    let target = target().await;
+    let user = fresh_user("watcher");
+    let stranger = fresh_user("stranger");
+    let mut tasks = target.task_client().await;
+    let sync = target.sync_client().await;
+    let watch = |after_revision: i64| {
+        let (target, user, mut sync) = (&target, user.clone(), sync.clone());
+        async move {
+            sync.watch(target.as_user(&user, sync_pb::WatchRequest { after_revision })).await.unwrap().into_inner()
+        }
+    };
+    let mut created = Vec::new();
+    let creator = tasks.clone();
+    let make = |title: &str| {
+        let (mut tasks, request) = (creator.clone(), target.as_user(&user, titled(title)));
+        let title = title.to_owned();
+        async move { (tasks.create_task(request).await.unwrap().into_inner().revision, title) }
+    };
+
+    // A new user has nothing yet: caught up at once, then live.
+    let mut first = watch(0).await;
+    assert_eq!(caught_up(&target, &mut first).await, 0);
+    for title in ["seen 1", "seen 2"] {
+        created.push(make(title).await);
+    }
+    tasks.create_task(target.as_user(&stranger, titled("not for the watcher"))).await.unwrap();
+    for (revision, title) in &created {
+        assert_eq!(next_change(&target, &mut first).await, (user.clone(), *revision, title.clone()));
+    }
+    let last_seen = created[1].0;
+    drop(first);
+
+    // Changes while disconnected; the reconnect from the last revision seen
+    // gets exactly those, then caught-up, then live changes.
+    for title in ["missed 3", "missed 4", "missed 5"] {
+        created.push(make(title).await);
+    }
+    let mut again = watch(last_seen).await;
+    for (revision, title) in &created[2..] {
+        assert_eq!(next_change(&target, &mut again).await, (user.clone(), *revision, title.clone()), "no gap");
+    }
+    assert_eq!(caught_up(&target, &mut again).await, created[4].0);
+    created.push(make("live").await);
+    let live = created[5].clone();
+    assert_eq!(next_change(&target, &mut again).await, (user.clone(), live.0, live.1), "no duplicate, no gap");
+
+    // From revision 0, the whole history in order.
+    let mut everything = watch(0).await;
+    for (revision, title) in &created {
+        assert_eq!(next_change(&target, &mut everything).await, (user.clone(), *revision, title.clone()));
+    }
+    assert_eq!(caught_up(&target, &mut everything).await, live.0);
+    drop((again, everything));
+    target.shutdown().await;
+}
