@@ -210,6 +210,22 @@ pub fn titled(title: &str) -> pb::CreateTaskRequest {
     }
 }
 
+/// A due date-time: `local` wall-clock time in the IANA `zone`.
+pub fn due(local: &str, zone: &str) -> Option<pb::Due> {
+    Some(pb::Due {
+        value: Some(pb::due::Value::DateTime(pb::ZonedDateTime { local_time: local.into(), time_zone: zone.into() })),
+    })
+}
+
+/// The local wall-clock due time of `task`, or its due as debug text when
+/// it is not a date-time.
+pub fn local_due(task: &pb::Task) -> String {
+    match task.due.as_ref().and_then(|d| d.value.clone()) {
+        Some(pb::due::Value::DateTime(z)) => z.local_time,
+        other => format!("{other:?}"),
+    }
+}
+
 /// The audit service on a fresh SQLite database.
 pub async fn audit_service() -> Running {
     let url = fresh_database(Backend::Sqlite).await.unwrap();
@@ -220,6 +236,19 @@ pub async fn audit_service() -> Running {
 /// The recurrence service talking to `sidecar`.
 pub async fn recurrence_service(sidecar: &str) -> Running {
     let app = recurrence::Application::build(recurrence::Settings::for_tests(sidecar)).await.unwrap();
+    Running::spawn(app.addr(), |stop| app.run_until(stop))
+}
+
+/// The reminder service (Dapr Jobs through `sidecar`).
+pub async fn reminder_service(sidecar: &str) -> Running {
+    let app = reminder::Application::build(reminder::Settings::for_tests(sidecar)).await.unwrap();
+    Running::spawn(app.addr(), |stop| app.run_until(stop))
+}
+
+/// The notification service on a fresh SQLite database, sending through `sidecar`.
+pub async fn notification_service(sidecar: &str) -> Running {
+    let url = fresh_database(Backend::Sqlite).await.unwrap();
+    let app = notification::Application::build(notification::Settings::for_tests(&url, sidecar, SECRET)).await.unwrap();
     Running::spawn(app.addr(), |stop| app.run_until(stop))
 }
 
@@ -238,7 +267,8 @@ pub async fn sync_gateway(sidecar: &str, connection_buffer: usize) -> (Running, 
 // a deployed cluster when `E2E_TARGET=kind` (`make e2e`,
 // scripts/deploy/e2e.sh), which names the endpoints:
 //
-//   E2E_TASK_ADDR, E2E_AUDIT_ADDR, E2E_SYNC_ADDR   host:port of each public gRPC API
+//   E2E_TASK_ADDR, E2E_AUDIT_ADDR, E2E_SYNC_ADDR,
+//   E2E_NOTIFICATION_ADDR                          host:port of each public gRPC API
 //   E2E_HS256_SECRET                               the cluster's JWT key, to mint tokens
 //   E2E_PATIENCE_SECONDS                           how long an event may take (default 120)
 // ---------------------------------------------------------------------------
@@ -251,6 +281,8 @@ pub struct Target {
     pub audit: String,
     /// `host:port` of `todo.sync.v1.SyncService` (gRPC `Watch`).
     pub sync: String,
+    /// `host:port` of `todo.notification.v1.NotificationService`.
+    pub notification: String,
     /// How long an asynchronous effect (an event crossing the broker) may take.
     pub patience: Duration,
     /// `local` or the value of `E2E_TARGET`.
@@ -262,14 +294,11 @@ pub struct Target {
 /// The in-process system of a local target, alive until [`Target::shutdown`].
 struct LocalSystem {
     runtime: Runtime,
-    task: Running,
-    recurrence: Running,
-    audit: Running,
-    gateway: Running,
+    apps: Vec<Running>,
 }
 
-/// The target selected by `E2E_TARGET`: unset (or `local`) starts task,
-/// recurrence, audit and the sync gateway behind the local Dapr runtime;
+/// The target selected by `E2E_TARGET`: unset (or `local`) starts all six
+/// services behind the local Dapr runtime;
 /// `kind` (or `cluster`) uses the endpoints from the environment.
 pub async fn target() -> Target {
     match std::env::var("E2E_TARGET").ok().filter(|v| !v.trim().is_empty()).as_deref() {
@@ -295,26 +324,33 @@ fn required_env(name: &str) -> String {
 impl Target {
     async fn local() -> Self {
         shared::telemetry::init_for_tests();
-        let sidecars = Sidecars::bind(&["task", "recurrence", "audit", "sync-gateway"]).await;
+        let ids = ["task", "recurrence", "reminder", "notification", "audit", "sync-gateway"];
+        let sidecars = Sidecars::bind(&ids).await;
         let (task, _) = task_service(Some(sidecars.endpoint("task"))).await;
         let recurrence = recurrence_service(&sidecars.endpoint("recurrence")).await;
+        let reminder = reminder_service(&sidecars.endpoint("reminder")).await;
+        let notification = notification_service(&sidecars.endpoint("notification")).await;
         let audit = audit_service().await;
         let (gateway, _ws) = sync_gateway(&sidecars.endpoint("sync-gateway"), 256).await;
-        let apps = [
-            ("task", task.addr),
-            ("recurrence", recurrence.addr),
-            ("audit", audit.addr),
-            ("sync-gateway", gateway.addr),
-        ];
-        let runtime = sidecars.start(&apps, test_components(), fast_delivery()).await;
+        // Stopped in this order: the gateway and the consumers first, the
+        // task service (the publisher) last.
+        let apps = vec![gateway, recurrence, reminder, notification, audit, task];
+        let addrs: Vec<(&str, SocketAddr)> =
+            ["sync-gateway", "recurrence", "reminder", "notification", "audit", "task"]
+                .into_iter()
+                .zip(apps.iter().map(|app| app.addr))
+                .collect();
+        let runtime = sidecars.start(&addrs, test_components(), fast_delivery()).await;
+        let addr = |id: &str| addrs.iter().find(|(app, _)| *app == id).map(|(_, a)| a.to_string()).unwrap();
         Self {
-            task: task.addr.to_string(),
-            audit: audit.addr.to_string(),
-            sync: gateway.addr.to_string(),
+            task: addr("task"),
+            audit: addr("audit"),
+            sync: addr("sync-gateway"),
+            notification: addr("notification"),
             patience: Duration::from_secs(30),
             name: "local".to_owned(),
             secret: SECRET.to_owned(),
-            local: Some(LocalSystem { runtime, task, recurrence, audit, gateway }),
+            local: Some(LocalSystem { runtime, apps }),
         }
     }
 
@@ -327,6 +363,7 @@ impl Target {
             task: required_env("E2E_TASK_ADDR"),
             audit: required_env("E2E_AUDIT_ADDR"),
             sync: required_env("E2E_SYNC_ADDR"),
+            notification: required_env("E2E_NOTIFICATION_ADDR"),
             patience: Duration::from_secs(patience),
             name: name.to_owned(),
             secret: required_env("E2E_HS256_SECRET"),
@@ -374,6 +411,14 @@ impl Target {
         shared::proto::todo::audit::v1::audit_service_client::AuditServiceClient::new(self.channel(&self.audit).await)
     }
 
+    pub async fn notification_client(
+        &self,
+    ) -> shared::proto::todo::notification::v1::notification_service_client::NotificationServiceClient<Channel> {
+        shared::proto::todo::notification::v1::notification_service_client::NotificationServiceClient::new(
+            self.channel(&self.notification).await,
+        )
+    }
+
     pub async fn sync_client(&self) -> shared::proto::todo::sync::v1::sync_service_client::SyncServiceClient<Channel> {
         shared::proto::todo::sync::v1::sync_service_client::SyncServiceClient::new(self.channel(&self.sync).await)
     }
@@ -381,12 +426,11 @@ impl Target {
     /// Stops the in-process system (runtime first, then the apps, each
     /// checked to drain cleanly); nothing to do for a cluster.
     pub async fn shutdown(self) {
-        if let Some(LocalSystem { runtime, task, recurrence, audit, gateway }) = self.local {
+        if let Some(LocalSystem { runtime, apps }) = self.local {
             runtime.shutdown().await;
-            gateway.stop().await;
-            recurrence.stop().await;
-            audit.stop().await;
-            task.stop().await;
+            for app in apps {
+                app.stop().await;
+            }
         }
     }
 }

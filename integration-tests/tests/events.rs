@@ -132,6 +132,7 @@ async fn a_relay_killed_mid_batch_loses_nothing() {
             batch_size: 100,
             poll_interval: Duration::from_millis(100),
             max_backoff: Duration::from_millis(300),
+            backlog_report_interval: Duration::from_secs(10),
         };
         task::relay::Relay::new(db.clone(), config, Arc::new(tokio::sync::Notify::new()), stats)
     };
@@ -222,4 +223,57 @@ async fn poison_events_end_in_the_dead_letter_topic_while_later_events_keep_flow
     sub.stop().await;
     task.stop().await;
     let _ = Request::new(());
+}
+
+/// The value of the `i64` or `f64` gauge `name` in the latest export.
+fn gauge(exported: &[opentelemetry_sdk::metrics::data::ResourceMetrics], name: &str) -> Option<f64> {
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    let metric = exported
+        .iter()
+        .rev()
+        .flat_map(|rm| rm.scope_metrics())
+        .flat_map(|sm| sm.metrics())
+        .find(|m| m.name() == name)?;
+    match metric.data() {
+        AggregatedMetrics::I64(MetricData::Gauge(g)) => g.data_points().last().map(|p| p.value() as f64),
+        AggregatedMetrics::F64(MetricData::Gauge(g)) => g.data_points().last().map(|p| p.value()),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_backlog_is_exported_as_metrics_while_the_sidecar_is_down() {
+    use opentelemetry::metrics::MeterProvider as _;
+    shared::telemetry::init_for_tests();
+    // A sidecar address where nothing listens: every event waits in the outbox.
+    let nobody = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let url = shared::testing::fresh_database(shared::testing::Backend::Sqlite).await.unwrap();
+    let mut settings = task::Settings::for_tests(&url, integration_tests::SECRET);
+    let mut dapr = task::config::DaprSettings::new(format!("http://{nobody}"));
+    dapr.max_backoff = Duration::from_millis(100);
+    dapr.backlog_report_interval = Duration::from_millis(50);
+    settings.dapr = Some(dapr);
+    let app = task::Application::build(settings).await.unwrap();
+    let stats = app.relay_stats();
+    let exporter = opentelemetry_sdk::metrics::InMemoryMetricExporter::default();
+    let meters =
+        opentelemetry_sdk::metrics::SdkMeterProvider::builder().with_periodic_exporter(exporter.clone()).build();
+    task::relay::register_metrics(&meters.meter("task"), &stats);
+    let task = integration_tests::Running::spawn(app.addr(), |stop| app.run_until(stop));
+
+    let client = task_client(task.addr).await;
+    for i in 0..3 {
+        client.clone().create_task(as_user("alice", titled(&format!("waiting {i}")))).await.unwrap();
+    }
+    eventually("the relay counted three waiting events", Duration::from_secs(10), || async {
+        (stats.backlog.load(std::sync::atomic::Ordering::Relaxed) == 3).then_some(())
+    })
+    .await;
+    meters.force_flush().unwrap();
+    let exported = exporter.get_finished_metrics().unwrap();
+    assert_eq!(gauge(&exported, "tasks.outbox.backlog"), Some(3.0), "{exported:#?}");
+    let age = gauge(&exported, "tasks.outbox.oldest_age").unwrap();
+    assert!((0.0..60.0).contains(&age), "the oldest waits since the test began: {age}s");
+    task.stop().await;
+    meters.shutdown().unwrap();
 }

@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! User journeys through the public APIs only — the task, audit and sync
-//! gRPC services, with a bearer token — so the same tests run against any
+//! User journeys through the public APIs only — the task, audit, sync and
+//! notification gRPC services, with a bearer token — so the same tests run against any
 //! deployment of the system ([`integration_tests::target`]):
 //!
 //! - by default, every service in-process behind the local Dapr runtime;
@@ -13,26 +13,14 @@
 //! cluster; and every wait is bounded by the target's patience.
 
 use futures::StreamExt;
-use integration_tests::{Target, eventually, fresh_user, target};
+use integration_tests::{Target, due, eventually, fresh_user, local_due, target};
 use shared::proto::todo::{
     audit::v1 as audit_pb,
+    notification::v1 as notification_pb,
     sync::v1::{self as sync_pb, watch_response::Kind},
     task::v1::{self as pb, task_service_client::TaskServiceClient},
 };
 use tonic::{Streaming, transport::Channel};
-
-fn due(local: &str, zone: &str) -> Option<pb::Due> {
-    Some(pb::Due {
-        value: Some(pb::due::Value::DateTime(pb::ZonedDateTime { local_time: local.into(), time_zone: zone.into() })),
-    })
-}
-
-fn local_due(task: &pb::Task) -> String {
-    match task.due.as_ref().and_then(|d| d.value.clone()) {
-        Some(pb::due::Value::DateTime(z)) => z.local_time,
-        other => format!("{other:?}"),
-    }
-}
 
 fn create(task: pb::Task) -> pb::CreateTaskRequest {
     pb::CreateTaskRequest { task: Some(task), request_id: uuid::Uuid::new_v4().to_string() }
@@ -278,5 +266,80 @@ async fn a_watch_sees_the_users_changes_and_a_reconnect_misses_nothing() {
     }
     assert_eq!(caught_up(&target, &mut everything).await, live.0);
     drop((again, everything));
+    target.shutdown().await;
+}
+
+// -- (d) reminders and notifications -------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reminder_fires_once_and_an_opted_in_change_is_notified() {
+    let target = target().await;
+    let user = fresh_user("reminded");
+    let mut tasks = target.task_client().await;
+    let mut notifications = target.notification_client().await;
+
+    // Opt in to completions (reminders are always delivered; log is always on).
+    let preferences =
+        notification_pb::Preferences { event_types: vec!["todo.task.completed.v1".into()], ..Default::default() };
+    notifications
+        .set_preferences(
+            target.as_user(&user, notification_pb::SetPreferencesRequest { preferences: Some(preferences) }),
+        )
+        .await
+        .unwrap();
+
+    // task → outbox → reminder app → Dapr Job → reminder.due → notification.
+    let fire_at = std::time::SystemTime::now() + std::time::Duration::from_secs(2);
+    let task = tasks
+        .create_task(target.as_user(
+            &user,
+            create(pb::Task {
+                title: "Call the plumber".into(),
+                reminders: vec![pb::Reminder {
+                    id: String::new(),
+                    trigger: Some(pb::reminder::Trigger::AbsoluteTime(prost_types::Timestamp::from(fire_at))),
+                }],
+                ..Default::default()
+            }),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let deliveries = |user: String| {
+        let (target, mut client) = (&target, notifications.clone());
+        async move {
+            let request = notification_pb::ListDeliveriesRequest { page_size: 100, ..Default::default() };
+            client.list_deliveries(target.as_user(&user, request)).await.unwrap().into_inner().deliveries
+        }
+    };
+    let delivered = |d: &notification_pb::Delivery, event_type: &str| {
+        d.event_type == event_type
+            && d.channel == notification_pb::Channel::Log as i32
+            && d.state == notification_pb::delivery::State::Delivered as i32
+    };
+    let reminded = eventually("the reminder delivered", target.patience, || async {
+        let all = deliveries(user.clone()).await;
+        all.iter().any(|d| delivered(d, "todo.reminder.due.v1")).then_some(all)
+    })
+    .await;
+    let reminder: Vec<_> = reminded.iter().filter(|d| d.event_type == "todo.reminder.due.v1").collect();
+    assert_eq!(reminder.len(), 1, "one delivery per event and channel: {reminded:#?}");
+    assert_eq!(reminder[0].task, task.name);
+    assert!(reminded.iter().all(|d| d.event_type != "todo.task.created.v1"), "creation was not opted into");
+
+    tasks
+        .complete_task(target.as_user(&user, pb::CompleteTaskRequest { name: task.name.clone(), etag: task.etag }))
+        .await
+        .unwrap();
+    let after = eventually("the completion notified", target.patience, || async {
+        let all = deliveries(user.clone()).await;
+        all.iter().any(|d| delivered(d, "todo.task.completed.v1")).then_some(all)
+    })
+    .await;
+    assert_eq!(after.iter().filter(|d| d.event_type == "todo.task.completed.v1").count(), 1);
+    assert!(after.iter().all(|d| d.task == task.name));
+
+    // Another user sees none of it.
+    assert!(deliveries(fresh_user("stranger")).await.is_empty());
     target.shutdown().await;
 }

@@ -10,8 +10,8 @@ use dapr::dapr::proto::runtime::v1::{
     BindingEventRequest, PublishEventRequest, app_callback_client::AppCallbackClient, dapr_client::DaprClient,
 };
 use integration_tests::{
-    Running, Sidecars, as_user, audit_service, eventually, fast_delivery, recurrence_service, task_client,
-    task_service, test_components,
+    Running, Sidecars, as_user, audit_service, due, eventually, fast_delivery, local_due, recurrence_service,
+    task_client, task_service, test_components,
 };
 use local_dapr::Runtime;
 use shared::proto::todo::{
@@ -59,19 +59,6 @@ impl System {
     async fn published(&self, event_type: &str) -> Vec<serde_json::Value> {
         let all = self.runtime.published("pubsub", "task-events").await.unwrap();
         all.into_iter().filter(|ce| ce["type"] == event_type).collect()
-    }
-}
-
-fn due(local: &str, zone: &str) -> Option<pb::Due> {
-    Some(pb::Due {
-        value: Some(pb::due::Value::DateTime(pb::ZonedDateTime { local_time: local.into(), time_zone: zone.into() })),
-    })
-}
-
-fn local_due(task: &pb::Task) -> String {
-    match task.due.as_ref().and_then(|d| d.value.clone()) {
-        Some(pb::due::Value::DateTime(z)) => z.local_time,
-        _ => String::new(),
     }
 }
 

@@ -4,12 +4,13 @@
 # tests that `make test` runs against the in-process system behind the local
 # runtime, pointed at the cluster by environment:
 #   E2E_TARGET=kind
-#   E2E_TASK_ADDR, E2E_AUDIT_ADDR, E2E_SYNC_ADDR   127.0.0.1:<port>, kubectl port-forwards
+#   E2E_TASK_ADDR, E2E_AUDIT_ADDR, E2E_SYNC_ADDR,
+#   E2E_NOTIFICATION_ADDR                         127.0.0.1:<port>, kubectl port-forwards
 #   E2E_HS256_SECRET                              the cluster's JWT key (Secret tasks-auth), to mint tokens
 # Run `make kind-up deploy` before. The port-forwards are stopped on exit.
 #
 # Environment: KIND_CLUSTER (tasks), DEPLOY_NAMESPACE (tasks), DEPLOY_RELEASE (tasks),
-# E2E_LOCAL_PORT (15051; the audit and sync ports follow it),
+# E2E_LOCAL_PORT (15051; the audit, sync and notification ports follow it),
 # NEXTEST_ARGS (extra arguments for cargo nextest run).
 set -euo pipefail
 # shellcheck source=scripts/deploy/lib.sh
@@ -60,6 +61,7 @@ forward() {
 forward task "$LOCAL_PORT"
 forward audit "$((LOCAL_PORT + 1))"
 forward sync-gateway "$((LOCAL_PORT + 2))"
+forward notification "$((LOCAL_PORT + 3))"
 
 hs256=$(kc -n "$NAMESPACE" get secret tasks-auth -o 'jsonpath={.data.hs256-secret}' | base64 -d)
 [ -n "$hs256" ] || die "secret tasks-auth has no hs256-secret"
@@ -68,6 +70,7 @@ export E2E_TARGET=kind
 export E2E_TASK_ADDR="127.0.0.1:$LOCAL_PORT"
 export E2E_AUDIT_ADDR="127.0.0.1:$((LOCAL_PORT + 1))"
 export E2E_SYNC_ADDR="127.0.0.1:$((LOCAL_PORT + 2))"
+export E2E_NOTIFICATION_ADDR="127.0.0.1:$((LOCAL_PORT + 3))"
 export E2E_HS256_SECRET="$hs256"
 
 log "cargo nextest run -p integration-tests --test journeys (E2E_TARGET=kind)"

@@ -4,8 +4,10 @@
 //! - `RUST_LOG` filters (default `info`); `LOG_FORMAT=json` switches to JSON
 //!   lines (what the Helm chart sets), anything else is human-readable.
 //! - `OTEL_EXPORTER_OTLP_ENDPOINT` (e.g. `http://otel-collector:4317`)
-//!   enables trace export over OTLP/gRPC. The exporter connects lazily, so a
+//!   enables trace and metric export over OTLP/gRPC (metrics every 60 s, or
+//!   `OTEL_METRIC_EXPORT_INTERVAL` ms). The exporters connect lazily, so a
 //!   missing collector neither crashes the service nor delays start-up.
+//!   Without it the global meter is a no-op: instruments cost nothing.
 //! - The W3C trace-context propagator is installed globally, so `traceparent`
 //!   flows from incoming gRPC metadata to outgoing calls and events.
 
@@ -13,22 +15,32 @@ use std::sync::OnceLock;
 
 use opentelemetry::{global, propagation::Extractor, trace::TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig;
-use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use opentelemetry_sdk::{
+    Resource, metrics::SdkMeterProvider, propagation::TraceContextPropagator, trace::SdkTracerProvider,
+};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
-/// Keeps the trace exporter alive; [`TelemetryGuard::shutdown`] flushes it.
+/// Keeps the exporters alive; [`TelemetryGuard::shutdown`] flushes them.
 #[must_use = "dropping the guard loses spans that are not exported yet"]
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
+    meters: Option<SdkMeterProvider>,
 }
 
 impl TelemetryGuard {
-    /// Flushes and stops the exporter. Blocking, so it runs on the blocking pool.
+    /// Flushes and stops the exporters. Blocking, so it runs on the blocking pool.
     pub async fn shutdown(self) {
-        if let Some(provider) = self.provider {
-            let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
-        }
+        let Self { provider, meters } = self;
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(provider) = provider {
+                let _ = provider.shutdown();
+            }
+            if let Some(meters) = meters {
+                let _ = meters.shutdown();
+            }
+        })
+        .await;
     }
 }
 
@@ -47,7 +59,7 @@ pub fn init_for_tests() {
 }
 
 fn init_with(service_name: &str, print: bool) -> TelemetryGuard {
-    let mut guard = TelemetryGuard { provider: None };
+    let mut guard = TelemetryGuard { provider: None, meters: None };
     if INIT.set(()).is_err() {
         return guard;
     }
@@ -70,6 +82,11 @@ fn init_with(service_name: &str, print: bool) -> TelemetryGuard {
     let otel = tracing_opentelemetry::layer().with_tracer(tracer);
 
     let _ = tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init();
+
+    if let Some(meters) = otlp_endpoint().and_then(|endpoint| build_meter_provider(service_name, &endpoint)) {
+        global::set_meter_provider(meters.clone());
+        guard.meters = Some(meters);
+    }
     guard
 }
 
@@ -88,6 +105,21 @@ fn build_provider(service_name: &str, endpoint: Option<&str>) -> SdkTracerProvid
         }
     }
     builder.build()
+}
+
+fn build_meter_provider(service_name: &str, endpoint: &str) -> Option<SdkMeterProvider> {
+    match opentelemetry_otlp::MetricExporter::builder().with_tonic().with_endpoint(endpoint).build() {
+        Ok(exporter) => Some(
+            SdkMeterProvider::builder()
+                .with_resource(Resource::builder().with_service_name(service_name.to_owned()).build())
+                .with_periodic_exporter(exporter)
+                .build(),
+        ),
+        Err(err) => {
+            tracing::warn!(%endpoint, error = %err, "OpenTelemetry metric export disabled");
+            None
+        }
+    }
 }
 
 /// The span of one incoming gRPC request, a child of the caller's trace when

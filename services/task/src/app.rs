@@ -41,7 +41,9 @@ impl Application {
         host.add_service(TaskServiceServer::new(api)).await;
         // The sidecar's view of the app: health probe, invocable methods.
         host.serve_callbacks(crate::api::internal::callbacks(service.clone()));
-        Ok(Self { host, service, relay_stats: Arc::default(), settings })
+        let relay_stats = Arc::default();
+        crate::relay::register_metrics(&opentelemetry::global::meter("task"), &relay_stats);
+        Ok(Self { host, service, relay_stats, settings })
     }
 
     /// Where the gRPC server listens (the real port when 0 was asked for).
@@ -71,6 +73,7 @@ impl Application {
                 batch_size: 100,
                 poll_interval: Duration::from_millis(500),
                 max_backoff: dapr.max_backoff,
+                backlog_report_interval: dapr.backlog_report_interval,
             };
             let relay = Relay::new(service.db().clone(), config, service.commits(), relay_stats);
             tokio::spawn(relay.run(stop_relay.clone()))

@@ -44,6 +44,8 @@ pub struct DaprSettings {
     pub app_id: String,
     /// The relay's longest wait between attempts while the sidecar is down.
     pub max_backoff: Duration,
+    /// How often the relay counts the outbox backlog (log and metrics).
+    pub backlog_report_interval: Duration,
 }
 
 impl DaprSettings {
@@ -53,6 +55,7 @@ impl DaprSettings {
             pubsub: "pubsub".to_owned(),
             app_id: "task".to_owned(),
             max_backoff: Duration::from_secs(5),
+            backlog_report_interval: Duration::from_secs(10),
         }
     }
 }
@@ -74,6 +77,7 @@ impl Settings {
                 pubsub: shared::config::string("PUBSUB_NAME", "pubsub"),
                 app_id: shared::config::string("APP_ID", "task"),
                 max_backoff: Duration::from_secs(5),
+                backlog_report_interval: Duration::from_secs(10),
             }),
         })
     }

@@ -55,6 +55,8 @@ pub struct RelayConfig {
     pub batch_size: u64,
     pub poll_interval: Duration,
     pub max_backoff: Duration,
+    /// How often the backlog is counted (logged, and seen by the metrics).
+    pub backlog_report_interval: Duration,
 }
 
 /// Backlog figures, shared with whoever exports metrics.
@@ -63,6 +65,38 @@ pub struct RelayStats {
     pub backlog: AtomicI64,
     pub oldest_age_ms: AtomicI64,
     pub published: AtomicI64,
+}
+
+/// Exports `stats` through `meter` as OpenTelemetry instruments, read at
+/// each collection (no work between collections):
+///
+/// - `tasks.outbox.backlog` (gauge, `{event}`): rows not yet acknowledged;
+/// - `tasks.outbox.oldest_age` (gauge, `s`): age of the oldest of them;
+/// - `tasks.outbox.published` (counter, `{event}`): rows published by this process.
+pub fn register_metrics(meter: &opentelemetry::metrics::Meter, stats: &Arc<RelayStats>) {
+    let backlog = stats.clone();
+    meter
+        .i64_observable_gauge("tasks.outbox.backlog")
+        .with_description("Outbox events not yet acknowledged by the Dapr sidecar")
+        .with_unit("{event}")
+        .with_callback(move |gauge| gauge.observe(backlog.backlog.load(Ordering::Relaxed), &[]))
+        .build();
+    let age = stats.clone();
+    meter
+        .f64_observable_gauge("tasks.outbox.oldest_age")
+        .with_description("Age of the oldest unpublished outbox event")
+        .with_unit("s")
+        .with_callback(move |gauge| gauge.observe(age.oldest_age_ms.load(Ordering::Relaxed) as f64 / 1000.0, &[]))
+        .build();
+    let published = stats.clone();
+    meter
+        .u64_observable_counter("tasks.outbox.published")
+        .with_description("Outbox events published by this process")
+        .with_unit("{event}")
+        .with_callback(move |counter| {
+            counter.observe(u64::try_from(published.published.load(Ordering::Relaxed)).unwrap_or(0), &[]);
+        })
+        .build();
 }
 
 pub struct Relay {
@@ -94,7 +128,7 @@ impl Relay {
         let mut backoff = initial_backoff;
         let mut last_report = tokio::time::Instant::now() - Duration::from_secs(3600);
         while !shutdown.is_cancelled() {
-            if last_report.elapsed() >= Duration::from_secs(10) {
+            if last_report.elapsed() >= self.config.backlog_report_interval {
                 self.report_backlog().await;
                 last_report = tokio::time::Instant::now();
             }
