@@ -183,7 +183,10 @@ async fn next_change(
 }
 
 async fn event_path(events: usize, burst: usize) -> anyhow::Result<()> {
-    let sidecars = Sidecars::bind(&["task", "sync-gateway"]).await;
+    let mut sidecars = Sidecars::bind(&["task", "sync-gateway"]).await;
+    // The runtime keeps its messages in PostgreSQL too (as daprd + Kafka
+    // would not be on SQLite either).
+    sidecars.database_url = shared::testing::fresh_database(Backend::Postgres).await?;
     let (task, _db) = task_service_on(Backend::Postgres, Some(sidecars.endpoint("task"))).await;
     let (gateway, _ws) = sync_gateway(&sidecars.endpoint("sync-gateway"), burst + 16).await;
     let runtime = sidecars
