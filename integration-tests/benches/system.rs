@@ -183,6 +183,26 @@ async fn next_change(
     }
 }
 
+/// 8 writers creating `count` tasks between them as fast as they can; task
+/// `i` belongs to `owner(i)`.
+fn spawn_writers(
+    tasks: &TaskServiceClient<Channel>,
+    count: usize,
+    owner: impl Fn(usize) -> String + Copy + Send + 'static,
+) -> Vec<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    (0..8)
+        .map(|w| {
+            let mut creator = tasks.clone();
+            tokio::spawn(async move {
+                for i in (w..count).step_by(8) {
+                    creator.create_task(as_user(&owner(i), new_task(i))).await?;
+                }
+                Ok(())
+            })
+        })
+        .collect()
+}
+
 async fn event_path(events: usize, burst: usize) -> anyhow::Result<()> {
     let mut sidecars = Sidecars::bind(&["task", "sync-gateway"]).await;
     // The runtime keeps its messages in PostgreSQL too (as daprd + Kafka
@@ -219,17 +239,7 @@ async fn event_path(events: usize, burst: usize) -> anyhow::Result<()> {
     // sees them in revision order. Latency here is from the start of the
     // burst to each arrival, so the rate (per sec) is the figure to read.
     let started = Instant::now();
-    let writers: Vec<_> = (0..8)
-        .map(|w| {
-            let mut creator = tasks.clone();
-            tokio::spawn(async move {
-                for i in (w..burst).step_by(8) {
-                    creator.create_task(as_user(who, new_task(i))).await?;
-                }
-                anyhow::Ok(())
-            })
-        })
-        .collect();
+    let writers = spawn_writers(&tasks, burst, move |_| who.to_owned());
     let mut arrivals = Vec::with_capacity(burst);
     let mut last = 0;
     for _ in 0..burst {
@@ -246,17 +256,7 @@ async fn event_path(events: usize, burst: usize) -> anyhow::Result<()> {
     // Many users: the relay publishes different users' events concurrently.
     // Figure: events written and acknowledged by the sidecar per second.
     let started = Instant::now();
-    let writers: Vec<_> = (0..8)
-        .map(|w| {
-            let mut creator = tasks.clone();
-            tokio::spawn(async move {
-                for i in (w..burst).step_by(8) {
-                    creator.create_task(as_user(&user(i), new_task(i))).await?;
-                }
-                anyhow::Ok(())
-            })
-        })
-        .collect();
+    let writers = spawn_writers(&tasks, burst, user);
     for writer in writers {
         writer.await??;
     }
