@@ -9,13 +9,9 @@ set -uo pipefail
 # shellcheck source=scripts/deploy/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-KIND_CLUSTER="${KIND_CLUSTER:-tasks}"
-NAMESPACE="${DEPLOY_NAMESPACE:-tasks}"
-RELEASE="${DEPLOY_RELEASE:-tasks}"
 OUT="${E2E_LOG_DIR:-/tmp/tasks-e2e-logs}"
 KUBECTL=$(kubectl_bin)
 HELM=$(helm_bin)
-kc() { "$KUBECTL" --context "kind-$KIND_CLUSTER" "$@"; }
 
 mkdir -p "$OUT"
 for ns in "$NAMESPACE" dapr-system redpanda postgres; do

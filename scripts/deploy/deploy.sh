@@ -11,9 +11,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$DEPLOY_ROOT"
 
-KIND_CLUSTER="${KIND_CLUSTER:-tasks}"
-NAMESPACE="${DEPLOY_NAMESPACE:-tasks}"
-RELEASE="${DEPLOY_RELEASE:-tasks}"
 IMAGE_PREFIX="${IMAGE_PREFIX:-tasks}"
 IMAGE_TAG="${IMAGE_TAG:-dev}"
 WAIT_TIMEOUT="${WAIT_TIMEOUT:-600s}"
@@ -23,7 +20,6 @@ need docker
 need kind
 HELM=$(helm_bin)
 KUBECTL=$(kubectl_bin)
-kc() { "$KUBECTL" --context "kind-$KIND_CLUSTER" "$@"; }
 
 kind get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER" || die "no kind cluster $KIND_CLUSTER: run make kind-up"
 

@@ -17,13 +17,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$DEPLOY_ROOT"
 
-KIND_CLUSTER="${KIND_CLUSTER:-tasks}"
-NAMESPACE="${DEPLOY_NAMESPACE:-tasks}"
-RELEASE="${DEPLOY_RELEASE:-tasks}"
 LOCAL_PORT="${E2E_LOCAL_PORT:-15051}"
 KUBECTL=$(kubectl_bin)
-context="kind-$KIND_CLUSTER"
-kc() { "$KUBECTL" --context "$context" "$@"; }
 
 need cargo
 cargo nextest --version >/dev/null 2>&1 || die "cargo-nextest is required"

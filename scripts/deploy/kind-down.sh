@@ -5,7 +5,6 @@ set -euo pipefail
 # shellcheck source=scripts/deploy/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-KIND_CLUSTER="${KIND_CLUSTER:-tasks}"
 need kind
 if kind get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER"; then
   kind delete cluster --name "$KIND_CLUSTER"

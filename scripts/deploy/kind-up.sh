@@ -13,8 +13,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$DEPLOY_ROOT"
 
-KIND_CLUSTER="${KIND_CLUSTER:-tasks}"
-NAMESPACE="${DEPLOY_NAMESPACE:-tasks}"
 DAPR_VERSION="${DAPR_VERSION:-1.18.3}"
 WAIT_TIMEOUT="${WAIT_TIMEOUT:-600s}"
 TOPICS=(task-events reminders task-events-dlq reminders-dlq notifications-dlq)
@@ -23,7 +21,6 @@ need docker
 need kind "https://kind.sigs.k8s.io"
 HELM=$(helm_bin)
 KUBECTL=$(kubectl_bin)
-kc() { "$KUBECTL" --context "kind-$KIND_CLUSTER" "$@"; }
 
 random_secret() {
   if command -v openssl >/dev/null 2>&1; then openssl rand -hex 24; else python3 -c 'import secrets; print(secrets.token_hex(24))'; fi

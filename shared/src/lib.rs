@@ -14,6 +14,7 @@
 //!   OTLP endpoint is configured.
 //! - [`config`]: settings from environment variables, read one way.
 //! - [`dapr`]: the Dapr callback router and the CloudEvent publisher.
+//! - [`event_types`]: the CloudEvent types the apps publish and route on.
 //! - [`shutdown`]: SIGTERM/SIGINT as a cancellation token.
 //! - [`testing`]: fresh databases for the services' tests.
 //! - [`recurrence`]: the date math of recurrence rules, pure.
@@ -24,6 +25,7 @@ pub mod auth;
 pub mod config;
 pub mod dapr;
 pub mod db;
+pub mod event_types;
 pub mod grpc;
 pub mod page_token;
 pub mod proto;

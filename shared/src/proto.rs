@@ -96,3 +96,43 @@ pub mod json {
         dynamic.transcode_to::<M>().map_err(|e| invalid(e.to_string()))
     }
 }
+
+/// `google.protobuf.Timestamp` to and from `chrono`, one way for every service.
+pub mod time {
+    use chrono::{DateTime, Utc};
+    use prost_types::Timestamp;
+
+    /// `t` as a protobuf timestamp.
+    pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
+        // Sub-second nanos are below 2e9 (a leap second at most), so they fit.
+        Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
+    }
+
+    /// Microseconds since the Unix epoch (how the stores keep times) as a
+    /// protobuf timestamp; before 1970 too.
+    pub fn timestamp_from_micros(micros: i64) -> Timestamp {
+        Timestamp {
+            seconds: micros.div_euclid(1_000_000),
+            nanos: i32::try_from(micros.rem_euclid(1_000_000) * 1000).unwrap_or(0),
+        }
+    }
+
+    /// The instant of `t`; None when it is out of range or its nanos are negative.
+    pub fn date_time(t: &Timestamp) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn round_trips_and_micros_before_the_epoch() {
+            let t = DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap_or_default();
+            assert_eq!(date_time(&timestamp(t)), Some(t));
+            assert_eq!(timestamp_from_micros(-1), Timestamp { seconds: -1, nanos: 999_999_000 });
+            assert_eq!(timestamp_from_micros(1_500_000), Timestamp { seconds: 1, nanos: 500_000_000 });
+            assert_eq!(date_time(&Timestamp { seconds: 0, nanos: -1 }), None);
+        }
+    }
+}

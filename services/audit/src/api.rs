@@ -3,7 +3,10 @@
 use shared::{
     auth::Authenticator,
     page_token::{PageTokens, Position},
-    proto::todo::audit::v1::{self as pb, audit_service_server::AuditService},
+    proto::{
+        time::timestamp_from_micros,
+        todo::audit::v1::{self as pb, audit_service_server::AuditService},
+    },
     status::{self, Violation},
 };
 use tonic::{Code, Request, Response, Status};
@@ -37,13 +40,6 @@ fn internal(err: sea_orm::DbErr) -> Status {
     status::error(Code::Unavailable, "STORE_UNAVAILABLE", "the audit store is unavailable; retry later")
 }
 
-fn timestamp(micros: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: micros.div_euclid(1_000_000),
-        nanos: (micros.rem_euclid(1_000_000) * 1000) as i32,
-    }
-}
-
 fn entry(row: audit_entries::Model) -> pb::AuditEntry {
     pb::AuditEntry {
         sequence: row.sequence,
@@ -51,8 +47,8 @@ fn entry(row: audit_entries::Model) -> pb::AuditEntry {
         event_type: row.event_type,
         task: format!("tasks/{}", row.task_id),
         revision: row.revision,
-        occur_time: Some(timestamp(row.occur_time)),
-        record_time: Some(timestamp(row.record_time)),
+        occur_time: Some(timestamp_from_micros(row.occur_time)),
+        record_time: Some(timestamp_from_micros(row.record_time)),
         event_json: row.event_json,
         previous_hash: row.previous_hash,
         hash: row.hash,

@@ -6,7 +6,10 @@ use sea_orm::DatabaseConnection;
 use shared::{
     auth::Authenticator,
     page_token::{PageTokens, Position},
-    proto::todo::notification::v1::{self as pb, notification_service_server::NotificationService},
+    proto::{
+        time::timestamp_from_micros,
+        todo::notification::v1::{self as pb, notification_service_server::NotificationService},
+    },
 };
 use tonic::{Request, Response, Status};
 
@@ -34,13 +37,6 @@ impl NotificationApi {
     }
 }
 
-fn timestamp(micros: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: micros.div_euclid(1_000_000),
-        nanos: i32::try_from(micros.rem_euclid(1_000_000) * 1000).unwrap_or(0),
-    }
-}
-
 /// Stored preferences as the API shows them: the secret never leaves.
 fn to_proto(p: &Preferences) -> pb::Preferences {
     pb::Preferences {
@@ -51,7 +47,7 @@ fn to_proto(p: &Preferences) -> pb::Preferences {
         }),
         email: p.email.as_ref().map(|address| pb::EmailChannel { address: address.clone() }),
         event_types: p.event_types.clone(),
-        update_time: (p.update_time > 0).then(|| timestamp(p.update_time)),
+        update_time: (p.update_time > 0).then(|| timestamp_from_micros(p.update_time)),
     }
 }
 
@@ -76,7 +72,7 @@ fn delivery(row: DeliveryWithAttempts) -> pb::Delivery {
             .into_iter()
             .map(|a| pb::Attempt {
                 number: a.number,
-                attempt_time: Some(timestamp(a.attempt_time)),
+                attempt_time: Some(timestamp_from_micros(a.attempt_time)),
                 outcome: match a.outcome.as_str() {
                     "SUCCEEDED" => pb::attempt::Outcome::Succeeded,
                     "TRANSIENT_FAILURE" => pb::attempt::Outcome::TransientFailure,
@@ -87,8 +83,8 @@ fn delivery(row: DeliveryWithAttempts) -> pb::Delivery {
                 http_status: a.http_status,
             })
             .collect(),
-        create_time: Some(timestamp(row.create_time)),
-        update_time: Some(timestamp(row.update_time)),
+        create_time: Some(timestamp_from_micros(row.create_time)),
+        update_time: Some(timestamp_from_micros(row.update_time)),
     }
 }
 

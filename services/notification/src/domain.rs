@@ -7,18 +7,6 @@ use sha2::Sha256;
 use shared::{proto::todo::notification::v1 as pb, status::Violation};
 
 /// The CloudEvent type of a reminder, always delivered.
-pub const REMINDER_DUE_TYPE: &str = "todo.reminder.due.v1";
-
-/// Task event types a user can opt into.
-pub const TASK_EVENT_TYPES: &[&str] = &[
-    "todo.task.created.v1",
-    "todo.task.updated.v1",
-    "todo.task.completed.v1",
-    "todo.task.reopened.v1",
-    "todo.task.deleted.v1",
-    "todo.task.restored.v1",
-    "todo.task.recurred.v1",
-];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Channel {
@@ -275,10 +263,10 @@ pub fn validate(preferences: &pb::Preferences) -> Result<NewPreferences, Vec<Vio
     let mut event_types: Vec<String> = Vec::new();
     for (i, t) in preferences.event_types.iter().enumerate() {
         let t = t.trim();
-        if !TASK_EVENT_TYPES.contains(&t) {
+        if !shared::event_types::TASK_EVENTS.contains(&t) {
             violations.push(Violation::new(
                 format!("preferences.event_types[{i}]"),
-                format!("`{t}` is not one of {}", TASK_EVENT_TYPES.join(", ")),
+                format!("`{t}` is not one of {}", shared::event_types::TASK_EVENTS.join(", ")),
             ));
         } else if !event_types.iter().any(|e| e == t) {
             event_types.push(t.to_owned());

@@ -17,13 +17,14 @@ use shared::{
     dapr::{Event, HandlerError, Subscription},
     proto::{
         json,
+        time::date_time,
         todo::{reminder::v1 as reminder_pb, task::v1 as task_pb},
     },
 };
 
 use crate::{
     App,
-    domain::{self, Channel, Outcome, REMINDER_DUE_TYPE, TASK_EVENT_TYPES},
+    domain::{self, Channel, Outcome},
     store::{self, Claim, NewDelivery},
 };
 
@@ -35,7 +36,7 @@ pub fn subscriptions(app: &App) -> Vec<Subscription> {
     vec![
         Subscription::new(&s.pubsub, &s.reminders_topic).dead_letter(&s.dead_letter_topic).default_route(
             "reminders",
-            &[REMINDER_DUE_TYPE],
+            &[shared::event_types::REMINDER_DUE],
             move |event: Event| {
                 let app = on_reminder.clone();
                 async move { deliver(&app, &event, Notice::reminder(&event)?).await }
@@ -43,7 +44,7 @@ pub fn subscriptions(app: &App) -> Vec<Subscription> {
         ),
         Subscription::new(&s.pubsub, &s.task_topic).dead_letter(&s.dead_letter_topic).default_route(
             "task-events",
-            TASK_EVENT_TYPES,
+            shared::event_types::TASK_EVENTS,
             move |event: Event| {
                 let app = on_task.clone();
                 async move { deliver(&app, &event, Notice::task(&event)?).await }
@@ -68,8 +69,7 @@ pub struct Notice {
 }
 
 fn time(t: Option<&prost_types::Timestamp>) -> Option<String> {
-    t.and_then(|t| DateTime::<Utc>::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?))
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+    t.and_then(date_time).map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
 }
 
 impl Notice {

@@ -9,8 +9,7 @@ use shared::{
 
 use crate::{plan, sweep::Registry, tasks};
 
-pub const COMPLETED: &str = "todo.task.completed.v1";
-pub const RECURRED: &str = "todo.task.recurred.v1";
+pub use shared::event_types::{TASK_COMPLETED as COMPLETED, TASK_RECURRED as RECURRED};
 
 #[derive(Clone)]
 pub struct Handlers {

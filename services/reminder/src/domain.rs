@@ -34,10 +34,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use shared::proto::todo::task::v1 as pb;
+use shared::proto::{time::date_time, todo::task::v1 as pb};
 
-/// The CloudEvent type of [`shared::proto::todo::reminder::v1::ReminderDue`].
-pub const REMINDER_DUE_TYPE: &str = "todo.reminder.due.v1";
 /// Every reminder job's name starts with this.
 pub const JOB_PREFIX: &str = "reminder-";
 
@@ -98,9 +96,7 @@ fn resolve_local(local: NaiveDateTime, zone: Tz) -> DateTime<Utc> {
 /// When `reminder` fires for a task due at `due` (None: it never does).
 pub fn fire_time(reminder: &pb::Reminder, due: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
     match reminder.trigger.as_ref()? {
-        pb::reminder::Trigger::AbsoluteTime(at) => {
-            DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).ok()?).map(truncate_to_micros)
-        }
+        pb::reminder::Trigger::AbsoluteTime(at) => date_time(at).map(truncate_to_micros),
         pb::reminder::Trigger::BeforeDue(lead) => {
             let lead = Duration::seconds(lead.seconds) + Duration::nanoseconds(i64::from(lead.nanos));
             due.map(|due| truncate_to_micros(due - lead))

@@ -29,22 +29,12 @@ use crate::{
     jobs,
 };
 
-/// Every task event type; the plan does not depend on which change it was.
-pub const TASK_EVENT_TYPES: &[&str] = &[
-    "todo.task.created.v1",
-    "todo.task.updated.v1",
-    "todo.task.completed.v1",
-    "todo.task.reopened.v1",
-    "todo.task.deleted.v1",
-    "todo.task.restored.v1",
-    "todo.task.recurred.v1",
-];
-
 pub fn subscription(app: App) -> Subscription {
     let settings = app.settings.clone();
     Subscription::new(&settings.pubsub, &settings.task_topic).dead_letter(&settings.dead_letter_topic).default_route(
         "reminders",
-        TASK_EVENT_TYPES,
+        // Every task event type: the plan does not depend on which change it was.
+        shared::event_types::TASK_EVENTS,
         move |event: Event| {
             let app = app.clone();
             async move { apply(&app, &event).await }

@@ -24,15 +24,12 @@ use shared::{
     dapr::{HandlerError, OutgoingEvent},
     proto::{
         json,
+        time::{date_time, timestamp},
         todo::{reminder::v1 as pb, task::v1 as task_pb},
     },
 };
 
-use crate::{
-    App,
-    domain::{self, REMINDER_DUE_TYPE},
-    jobs::{self, from_timestamp, timestamp},
-};
+use crate::{App, domain, jobs};
 
 /// What one firing did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +44,7 @@ pub async fn on_job(app: &App, request: JobEventRequest) -> Result<Fired, Handle
     let fire_time = job
         .fire_time
         .as_ref()
-        .and_then(from_timestamp)
+        .and_then(date_time)
         .ok_or_else(|| HandlerError::permanent("the job's fire time is out of range"))?;
     let state = match app.dapr.load(&job.task_id).await?.state {
         Some(state) if state.revision >= job.revision => state,
@@ -86,7 +83,7 @@ pub async fn on_job(app: &App, request: JobEventRequest) -> Result<Fired, Handle
     };
     let event = OutgoingEvent {
         id: event_id.clone(),
-        event_type: REMINDER_DUE_TYPE.to_owned(),
+        event_type: shared::event_types::REMINDER_DUE.to_owned(),
         source: app.settings.app_id.clone(),
         subject: Some(message.task.clone()),
         time: now,

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::SecondsFormat;
 use dapr::dapr::proto::{
     common::v1::{JobFailurePolicy, JobFailurePolicyConstant, job_failure_policy::Policy},
     runtime::v1::Job,
@@ -22,7 +22,7 @@ use prost::Message;
 use prost_types::{Any, ListValue, Struct, Value, value::Kind};
 use shared::{
     dapr::HandlerError,
-    proto::{json, todo::reminder::v1 as pb},
+    proto::{json, time::timestamp, todo::reminder::v1 as pb},
 };
 
 use crate::domain::{self, Schedule, TaskReminders};
@@ -34,14 +34,6 @@ const VALUE_TYPE_URL: &str = "type.googleapis.com/google.protobuf.Value";
 pub struct RetryPolicy {
     pub interval: Duration,
     pub max_retries: u32,
-}
-
-pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
-}
-
-pub fn from_timestamp(t: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
 }
 
 /// The job of `schedule` for the task `state` describes.
@@ -136,14 +128,14 @@ mod tests {
             due: None,
             reminders: Default::default(),
         };
-        let at = DateTime::from_timestamp_micros(1_800_000_000_123_456).unwrap();
+        let at = chrono::DateTime::from_timestamp_micros(1_800_000_000_123_456).unwrap();
         let retry = RetryPolicy { interval: Duration::from_secs(5), max_retries: 3 };
         let job = build(&state, &Schedule { reminder_id: "r1".into(), fire_time: at, at_once: false }, retry).unwrap();
         assert_eq!(job.name, "reminder-t1-r1");
         assert_eq!(job.due_time.as_deref(), Some("2027-01-15T08:00:00.123456Z"));
         let decoded = decode(job.data.as_ref()).unwrap();
         assert_eq!((decoded.task_id.as_str(), decoded.reminder_id.as_str(), decoded.revision), ("t1", "r1", 7));
-        assert_eq!(from_timestamp(&decoded.fire_time.unwrap()), Some(at));
+        assert_eq!(shared::proto::time::date_time(&decoded.fire_time.unwrap()), Some(at));
         let at_once =
             build(&state, &Schedule { reminder_id: "r1".into(), fire_time: at, at_once: true }, retry).unwrap();
         assert_eq!(at_once.due_time.as_deref(), Some("0s"));

@@ -3,7 +3,10 @@
 //! message it is in, and callers prefix the request path.
 
 use chrono::{DateTime, Duration, Utc, Weekday};
-use shared::proto::todo::task::v1 as pb;
+use shared::proto::{
+    time::{date_time, timestamp},
+    todo::task::v1 as pb,
+};
 
 use crate::domain::{
     Invalid,
@@ -13,14 +16,6 @@ use crate::domain::{
     tag::{Tag, TagId},
     task::{Change, Description, Priority, Task, TaskState, Title},
 };
-
-pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
-}
-
-fn instant(ts: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(ts.seconds, u32::try_from(ts.nanos).ok()?)
-}
 
 // === domain → wire ===
 
@@ -190,7 +185,7 @@ pub fn parse_reminders(raw: &[pb::Reminder]) -> Result<Vec<Reminder>, Invalid> {
         let trigger = match &r.trigger {
             None => return Err(at(Invalid::new("", "set absolute_time or before_due"))),
             Some(pb::reminder::Trigger::AbsoluteTime(ts)) => {
-                Trigger::at(instant(ts).ok_or_else(|| at(Invalid::new("absolute_time", "is not a valid timestamp")))?)
+                Trigger::at(date_time(ts).ok_or_else(|| at(Invalid::new("absolute_time", "is not a valid timestamp")))?)
             }
             Some(pb::reminder::Trigger::BeforeDue(d)) => {
                 let lead = Duration::seconds(d.seconds) + Duration::nanoseconds(i64::from(d.nanos));

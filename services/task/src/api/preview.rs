@@ -31,7 +31,7 @@ pub fn preview(request: &pb::PreviewOccurrencesRequest) -> Result<pb::PreviewOcc
         .map(|o| pb::Occurrence {
             index: o.index.min(i32::MAX as u32) as i32,
             local_time: o.local.format("%Y-%m-%dT%H:%M:%S").to_string(),
-            time: Some(convert::timestamp(o.instant)),
+            time: Some(shared::proto::time::timestamp(o.instant)),
         })
         .collect();
     Ok(pb::PreviewOccurrencesResponse { occurrences })

@@ -1,7 +1,7 @@
 //! The task aggregate, its value types and the changes it goes through.
 
 use chrono::{DateTime, Utc};
-use shared::auth::UserId;
+use shared::{auth::UserId, event_types};
 
 use super::{Invalid, due::Due, recurrence::RecurrenceSpec, reminder::Reminder, tag::TagId};
 
@@ -301,12 +301,12 @@ impl Change {
     /// The CloudEvent type of the event this change publishes.
     pub fn event_type(&self) -> &'static str {
         match self {
-            Change::Created { .. } => "todo.task.created.v1",
-            Change::Updated { .. } => "todo.task.updated.v1",
-            Change::Completed => "todo.task.completed.v1",
-            Change::Reopened => "todo.task.reopened.v1",
-            Change::Deleted => "todo.task.deleted.v1",
-            Change::Restored => "todo.task.restored.v1",
+            Change::Created { .. } => event_types::TASK_CREATED,
+            Change::Updated { .. } => event_types::TASK_UPDATED,
+            Change::Completed => event_types::TASK_COMPLETED,
+            Change::Reopened => event_types::TASK_REOPENED,
+            Change::Deleted => event_types::TASK_DELETED,
+            Change::Restored => event_types::TASK_RESTORED,
         }
     }
 }
