@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
+# Where cargo puts binaries (CI may set CARGO_TARGET_DIR outside the clone).
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
 .PHONY: dev test test-rust lint fmt token migrate bench tools
 
@@ -10,10 +12,10 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 # goes to an SMTP server on 127.0.0.1:2525 if one runs (see the README).
 dev:
 	$(CARGO) build --workspace --bins
-	@echo "token for user alice: $$(target/debug/dev-token alice)"
+	@echo "token for user alice: $$($(TARGET_DIR)/debug/dev-token alice)"
 	TASKS_SMTP_HOST=$${TASKS_SMTP_HOST:-127.0.0.1} TASKS_SMTP_PORT=$${TASKS_SMTP_PORT:-2525} \
 	TASKS_SMTP_USER=$${TASKS_SMTP_USER:-} TASKS_SMTP_PASSWORD=$${TASKS_SMTP_PASSWORD:-} \
-	  target/debug/local-dapr run -f dev/dapr.yaml
+	  $(TARGET_DIR)/debug/local-dapr run -f dev/dapr.yaml
 
 ## test: every test (Rust on a fresh private PostgreSQL + SQLite, then deployment checks).
 test: tools test-rust

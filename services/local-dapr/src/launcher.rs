@@ -10,7 +10,9 @@
 //!
 //! Relative paths (`resourcesPath`, `appDirPath`) are relative to the run
 //! file, as with `dapr run -f`; commands run in `appDirPath` (default: the
-//! file's directory). `APP_API_TOKEN` / `DAPR_API_TOKEN` in an app's env
+//! file's directory). In a command, `${NAME}` and `${NAME:-default}` take the
+//! launcher's environment (so `${CARGO_TARGET_DIR:-target}/debug/task`
+//! finds the binary wherever cargo put it). `APP_API_TOKEN` / `DAPR_API_TOKEN` in an app's env
 //! configure its sidecar's tokens too.
 //!
 //! Children run in their own process groups. SIGTERM or SIGINT (Ctrl-C) is
@@ -140,7 +142,9 @@ pub async fn run(file_path: &Path, database_url: &str) -> anyhow::Result<()> {
 }
 
 fn spawn(app: &RunApp, common: &Common, base: &Path) -> anyhow::Result<Child> {
-    let (program, args) = app.command.split_first().with_context(|| format!("app {} has no command", app.app_id))?;
+    let command: Vec<String> =
+        app.command.iter().map(|part| expand_env(part, |name| std::env::var(name).ok())).collect();
+    let (program, args) = command.split_first().with_context(|| format!("app {} has no command", app.app_id))?;
     let dir = app.app_dir_path.as_ref().map_or_else(|| base.to_path_buf(), |d| base.join(d));
     let mut command = Command::new(program);
     command
@@ -249,9 +253,36 @@ async fn stop_children(children: &mut [(String, Child)]) {
     }
 }
 
+/// `text` with each `${NAME}` / `${NAME:-default}` replaced by `lookup(NAME)`
+/// (an unset or empty variable gives the default, or nothing). Anything
+/// else, an unclosed `${` included, stays as written.
+fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start..].find('}') else { break };
+        out.push_str(&rest[..start]);
+        let inner = &rest[start + 2..start + len];
+        let (name, default) = inner.split_once(":-").unwrap_or((inner, ""));
+        out.push_str(&lookup(name).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned()));
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commands_take_variables_from_the_environment() {
+        let env = |name: &str| (name == "CARGO_TARGET_DIR").then(|| "/cache/target".to_owned());
+        assert_eq!(expand_env("${CARGO_TARGET_DIR:-target}/debug/task", env), "/cache/target/debug/task");
+        assert_eq!(expand_env("${UNSET:-target}/debug/task", env), "target/debug/task");
+        assert_eq!(expand_env("a${UNSET}b", env), "ab");
+        assert_eq!(expand_env("no ${closing", env), "no ${closing");
+    }
 
     #[test]
     fn parses_a_multi_app_run_file() {
