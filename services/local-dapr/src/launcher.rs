@@ -142,9 +142,8 @@ pub async fn run(file_path: &Path, database_url: &str) -> anyhow::Result<()> {
 }
 
 fn spawn(app: &RunApp, common: &Common, base: &Path) -> anyhow::Result<Child> {
-    let command: Vec<String> =
-        app.command.iter().map(|part| expand_env(part, |name| std::env::var(name).ok())).collect();
-    let (program, args) = command.split_first().with_context(|| format!("app {} has no command", app.app_id))?;
+    let argv: Vec<String> = app.command.iter().map(|part| expand_env(part, |name| std::env::var(name).ok())).collect();
+    let (program, args) = argv.split_first().with_context(|| format!("app {} has no command", app.app_id))?;
     let dir = app.app_dir_path.as_ref().map_or_else(|| base.to_path_buf(), |d| base.join(d));
     let mut command = Command::new(program);
     command
