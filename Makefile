@@ -22,10 +22,15 @@ test: tools test-rust
 	@if [ -f mk/deploy.mk ]; then $(MAKE) --no-print-directory deploy-check; fi
 
 test-rust:
-	scripts/with-test-postgres.sh $(CARGO) nextest run --workspace --no-fail-fast
+	scripts/with-test-stack.sh $(CARGO) nextest run --workspace --no-fail-fast
 
+## tools: what the tests and make dev need, built or fetched once (cached
+# outside the clone): grpcurl and aiosmtpd, daprd and the Dapr scheduler,
+# Kafka. Each step prints how long it took.
 tools:
 	scripts/install-tools.sh
+	scripts/install-dapr.sh
+	scripts/install-kafka.sh
 
 ## lint: formatting and clippy, warnings are errors.
 lint:
@@ -38,7 +43,7 @@ fmt:
 ## bench: throughput and latency of the task API and of the event path, printed
 # (release build; integration-tests/benches/system.rs says what is measured).
 bench:
-	scripts/with-test-postgres.sh $(CARGO) bench -p integration-tests --bench system
+	TEST_PG_DURABLE=1 scripts/with-test-stack.sh $(CARGO) bench -p integration-tests --bench system
 
 ## token: a development JWT, e.g. `make token USER_ID=alice`.
 token:

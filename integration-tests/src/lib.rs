@@ -21,9 +21,9 @@ pub const SECRET: &str = "e2e-secret";
 
 pub use shared::testing::eventually;
 
-/// The repository's `components/local`, as `make dev` uses them.
+/// The repository's `components/kind`.
 pub fn local_components() -> Vec<Resource> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../components/local");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../components/kind");
     local_dapr::load_resources(&dir).unwrap()
 }
 

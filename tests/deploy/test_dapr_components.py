@@ -10,7 +10,9 @@ import yaml
 import validate_dapr
 from manifests import APP_IDS, COMPONENTS, RELEASE, by_name, component_files, is_dapr, load_all, of_kind
 
-VARIANTS = {"local": "kind", "production": "production"}
+# components/<dir>: the chart render it must match.
+VARIANTS = {"kind": "kind", "production": "production"}
+SELFHOSTED = COMPONENTS / "selfhosted"
 
 
 def items(component) -> dict:
@@ -46,8 +48,8 @@ def test_component_file_is_one_documented_valid_resource(path: Path):
     assert validate_dapr.validate_doc(doc) == []
 
 
-def test_local_and_production_differ_only_where_they_should():
-    local = {p.name: load_all(p.read_text())[0] for p in (COMPONENTS / "local").glob("*.yaml")}
+def test_kind_and_production_differ_only_where_they_should():
+    local = {p.name: load_all(p.read_text())[0] for p in (COMPONENTS / "kind").glob("*.yaml")}
     prod = {p.name: load_all(p.read_text())[0] for p in (COMPONENTS / "production").glob("*.yaml")}
     assert local.keys() == prod.keys()
     for name in local:
@@ -57,6 +59,26 @@ def test_local_and_production_differ_only_where_they_should():
             assert local[name]["spec"]["type"] == prod[name]["spec"]["type"], name
     assert value(local["pubsub.yaml"], "authType") == "none"
     assert value(prod["pubsub.yaml"], "authType") == "password"
+
+
+def test_selfhosted_has_the_same_resources_as_kind():
+    """make dev's components: same names, kinds and scopes as in the cluster."""
+    kind = {p.name: load_all(p.read_text())[0] for p in (COMPONENTS / "kind").glob("*.yaml")}
+    selfhosted = {p.name: load_all(p.read_text())[0] for p in (SELFHOSTED / "resources").glob("*.yaml")}
+    selfhosted["configuration.yaml"] = load_all((SELFHOSTED / "configuration.yaml").read_text())[0]
+    assert kind.keys() == selfhosted.keys()
+    for name in kind:
+        assert kind[name]["kind"] == selfhosted[name]["kind"], name
+        assert kind[name].get("scopes") == selfhosted[name].get("scopes"), name
+    assert kind["resiliency.yaml"]["spec"] == selfhosted["resiliency.yaml"]["spec"]
+    config = selfhosted["configuration.yaml"]["spec"]
+    assert "mtls" not in config, "no Sentry outside Kubernetes"
+    assert config["nameResolution"]["component"] == "sqlite", "mDNS needs multicast"
+    for comp in ("email.yaml",):
+        assert selfhosted[comp]["auth"]["secretStore"] == "secretstore", \
+            "outside Kubernetes secretKeyRefs resolve only through auth.secretStore"
+    sync = items(selfhosted["pubsub-sync.yaml"])
+    assert "{uuid}" in sync["consumerGroup"]["value"], "{podName} is unset outside Kubernetes"
 
 
 @pytest.mark.parametrize("variant,render_name", sorted(VARIANTS.items()))
@@ -111,7 +133,8 @@ def test_kafka_pubsub_contract(rendered):
     assert value(ps, "consumerGroup") == "{appID}"
     assert value(ps, "initialOffset") == "oldest"
     assert value(ps, "brokers")
-    assert int(value(ps, "backOffMaxRetries")) == -1, "a finite count skips the message (contract §3.2)"
+    assert int(value(ps, "backOffMaxRetries")) == -1, "a finite count skips the message (docs/dapr.md)"
+    assert value(ps, "backOffMaxElapsedTime") == "0", "otherwise exponential retries stop after 15 minutes"
     assert value(ps, "consumeRetryEnabled") == "true"
 
 
@@ -121,7 +144,7 @@ def test_per_pod_pubsub_gives_every_replica_every_event(renders):
         per_pod = items(by_name(renders[name], "Component", "pubsub-sync"))
         assert per_pod["consumerGroup"]["value"] == "{podName}"
         assert per_pod["initialOffset"]["value"] == "newest", "catch-up comes from the task service"
-        for key in ("brokers", "authType", "saslPassword", "caCert", "backOffMaxRetries"):
+        for key in ("brokers", "authType", "saslPassword", "caCert", "backOffMaxRetries", "backOffMaxElapsedTime"):
             assert per_pod.get(key) == shared.get(key), f"{name}: {key} as in pubsub"
 
 
@@ -172,7 +195,10 @@ def test_resiliency(rendered):
     outbound = spec["targets"]["components"]["pubsub"]["outbound"]
     assert 0 <= retries[inbound["retry"]]["maxRetries"] <= 20, "bounded: the DLQ takes over after it"
     assert retries[inbound["retry"]]["policy"] == "exponential"
-    assert inbound["circuitBreaker"] in spec["policies"]["circuitBreakers"]
+    assert "duration" not in retries[inbound["retry"]], "duration does nothing for exponential retries"
+    for name, component in spec["targets"]["components"].items():
+        assert "circuitBreaker" not in component.get("inbound", {}), \
+            f"{name}: an open inbound breaker dead-letters healthy messages"
     assert outbound["circuitBreaker"] in spec["policies"]["circuitBreakers"]
     assert inbound["timeout"] in spec["policies"]["timeouts"]
     task = spec["targets"]["apps"]["task"]

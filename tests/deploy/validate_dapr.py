@@ -32,6 +32,9 @@ KINDS = {
     "Subscription": "subscription.schema.json",
 }
 SECRET_ITEM = re.compile(r"(?i)(password|secret|token|connectionstring|privatekey|clientkey|clientcert|cacert|accesskey)")
+# Items whose names look secret but hold none: a path to a secrets file, and
+# an SQLite file's name (no credentials; components/selfhosted).
+NOT_SECRET = {("secretstores.local.file", "secretsFile"), ("state.sqlite", "connectionString")}
 KAFKA_AUTH_TYPES = {"none", "password", "mtls", "oidc", "oidc_private_key_jwt", "awsiam", "certificate"}
 
 _validators: dict[str, jsonschema.Draft7Validator] = {}
@@ -56,6 +59,8 @@ def semantic_errors(doc: dict[str, Any]) -> list[str]:
             errors.append(f"metadata item {dup!r} appears more than once")
         for item in items:
             name = str(item.get("name", ""))
+            if (spec.get("type"), name) in NOT_SECRET:
+                continue
             if SECRET_ITEM.search(name) and not name.endswith("Header") and "value" in item:
                 errors.append(f"metadata item {item['name']!r} holds a clear-text value; use secretKeyRef")
         if spec.get("type") == "pubsub.kafka":

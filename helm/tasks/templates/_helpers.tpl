@@ -170,6 +170,8 @@ mode, auth, retries) "consumerGroup" G "clientID" C "initialOffset" O.
   value: {{ $p.backOffMaxInterval | quote }}
 - name: backOffMaxRetries
   value: {{ $p.backOffMaxRetries | quote }}
+- name: backOffMaxElapsedTime
+  value: {{ $p.backOffMaxElapsedTime | quote }}
 {{- end -}}
 
 {{/* The pub/sub component name a service uses (PUBSUB_NAME): dict "root" $ "svc" <merged service> "key" <service key>. */}}

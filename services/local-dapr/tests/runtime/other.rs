@@ -473,7 +473,7 @@ spec: {{ type: secretstores.kubernetes, version: v1 }}
 /// The project's own `components/local` files load (when present).
 #[tokio::test]
 async fn the_repository_components_load() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../components/local");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../components/kind");
     if !dir.exists() {
         return;
     }

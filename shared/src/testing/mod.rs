@@ -1,6 +1,24 @@
 //! Support for the services' tests: a fresh database per test, on the
 //! PostgreSQL server `make test` starts (`TEST_DATABASE_URL`) or in a
-//! temporary SQLite file.
+//! temporary SQLite file; and, with the `testing` feature, the real Dapr
+//! runtime around the apps under test:
+//!
+//! - [`stack`]: the Kafka broker and the Dapr scheduler a test uses, shared
+//!   (`scripts/with-test-stack.sh`) or started for the test alone;
+//! - [`mesh`]: a [`mesh::Mesh`] per test (its own Dapr namespace, so its own
+//!   topics and consumer groups, and its own resources rendered from
+//!   `components/selfhosted`) and real `daprd` sidecars in it;
+//! - [`kafka`]: reading what was published, straight from the broker;
+//! - [`process`]: child processes that die with the test.
+
+#[cfg(feature = "testing")]
+pub mod kafka;
+#[cfg(feature = "testing")]
+pub mod mesh;
+#[cfg(feature = "testing")]
+pub mod process;
+#[cfg(feature = "testing")]
+pub mod stack;
 
 use sea_orm::{ConnectionTrait, Database, DbErr};
 
