@@ -5,20 +5,23 @@
 //!    `CreateTask`, `GetTask` and `ListTasks` from `BENCH_CONCURRENCY`
 //!    concurrent callers over one HTTP/2 connection on loopback — throughput
 //!    and latency percentiles.
-//! 2. The event path: task service (PostgreSQL) → outbox relay → local Dapr
-//!    runtime → sync gateway → a gRPC `Watch` stream. One change at a time
-//!    (latency from the `CreateTask` call until the change arrives on the
-//!    watch), then a burst (how long until every change has arrived).
+//! 2. The event path through the real runtime: task service (PostgreSQL) →
+//!    outbox relay → daprd → Kafka → daprd → a consumer. One change at a
+//!    time, from the `CreateTask` call until a subscriber's handler has it
+//!    and until it arrives on a sync gateway `Watch`; then a burst (how long
+//!    until every change has arrived), and many users at once.
 //!
 //! Knobs: `BENCH_REQUESTS` (default 5000), `BENCH_CONCURRENCY` (32),
 //! `BENCH_EVENTS` (300), `BENCH_BURST` (2000). The PostgreSQL server is
-//! `TEST_DATABASE_URL` (`make bench` starts a private one).
+//! `TEST_DATABASE_URL`, Kafka and the scheduler `TEST_KAFKA_BROKERS` and
+//! `TEST_DAPR_SCHEDULER` (`make bench` starts private ones, PostgreSQL with
+//! fsync on).
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures::StreamExt;
-use integration_tests::{Sidecars, as_user, fast_delivery, sync_gateway, task_service_on, test_components};
+use integration_tests::{as_user, mesh, subscriber, sync_gateway, task_service_on};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use shared::{
     proto::todo::{
@@ -203,16 +206,43 @@ fn spawn_writers(
         .collect()
 }
 
+/// Commit → a subscriber's handler, one change at a time.
+async fn to_subscriber(
+    tasks: &TaskServiceClient<Channel>,
+    recorder: &subscriber::Recorder,
+    events: usize,
+) -> anyhow::Result<Sample> {
+    let who = "bench-subscribed";
+    let mut tasks = tasks.clone();
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(events);
+    for i in 0..events {
+        let t = Instant::now();
+        let created = tasks.create_task(as_user(who, new_task(i))).await?.into_inner();
+        // Polling the recorder is the measurement here, not synchronisation.
+        loop {
+            let got = recorder.received();
+            if got.iter().any(|r| r.event.user_id == who && r.event.revision == created.revision) {
+                break;
+            }
+            anyhow::ensure!(t.elapsed() < Duration::from_secs(30), "revision {} not delivered", created.revision);
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        latencies.push(t.elapsed());
+    }
+    Ok(Sample { name: "create → subscriber, one at a time", latencies, wall: started.elapsed() })
+}
+
 async fn event_path(events: usize, burst: usize) -> anyhow::Result<()> {
-    let mut sidecars = Sidecars::bind(&["task", "sync-gateway"]).await;
-    // The runtime keeps its messages in PostgreSQL too (as daprd + Kafka
-    // would not be on SQLite either).
-    sidecars.database_url = shared::testing::fresh_database(Backend::Postgres).await?;
-    let (task, db) = task_service_on(Backend::Postgres, Some(sidecars.endpoint("task"))).await;
-    let (gateway, _ws) = sync_gateway(&sidecars.endpoint("sync-gateway"), burst + 16).await;
-    let runtime = sidecars
-        .start(&[("task", task.addr), ("sync-gateway", gateway.addr)], test_components(), fast_delivery())
-        .await;
+    let mesh = mesh().await;
+    let (mut task_sidecar, mut gateway_sidecar) = (mesh.sidecar("task"), mesh.sidecar("sync-gateway"));
+    let mut sub_sidecar = mesh.sidecar("subscriber");
+    let (task, db) = task_service_on(Backend::Postgres, Some(task_sidecar.endpoint())).await;
+    let (gateway, _ws) = sync_gateway(&gateway_sidecar.endpoint(), burst + 16).await;
+    let (sub, recorder) = subscriber::spawn(subscriber::accept_all()).await;
+    gateway_sidecar.start(Some(gateway.addr)).await;
+    sub_sidecar.start(Some(sub.addr)).await;
+    task_sidecar.start(Some(task.addr)).await;
 
     let mut tasks: TaskServiceClient<Channel> = TaskServiceClient::connect(format!("http://{}", task.addr)).await?;
     let mut sync = SyncServiceClient::connect(format!("http://{}", gateway.addr)).await?;
@@ -234,6 +264,7 @@ async fn event_path(events: usize, burst: usize) -> anyhow::Result<()> {
         latencies.push(t.elapsed());
     }
     let one_at_a_time = Sample { name: "create → Watch, one at a time", latencies, wall: started.elapsed() };
+    let to_subscriber = to_subscriber(&tasks, &recorder, events).await?;
 
     // Burst: 8 writers create `burst` tasks as fast as they can; the watch
     // sees them in revision order. Latency here is from the start of the
@@ -274,6 +305,7 @@ async fn event_path(events: usize, burst: usize) -> anyhow::Result<()> {
     let drained = started.elapsed();
 
     header();
+    to_subscriber.print();
     one_at_a_time.print();
     burst_sample.print();
     println!(
@@ -282,8 +314,11 @@ async fn event_path(events: usize, burst: usize) -> anyhow::Result<()> {
         burst as f64 / drained.as_secs_f64()
     );
     drop(stream);
-    runtime.shutdown().await;
+    for sidecar in [&mut task_sidecar, &mut gateway_sidecar, &mut sub_sidecar] {
+        sidecar.stop().await;
+    }
     gateway.stop().await;
+    sub.stop().await;
     task.stop().await;
     Ok(())
 }
@@ -301,7 +336,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("\n== task API, {concurrency} concurrent callers ==");
     api(requests, concurrency).await?;
-    println!("\n== event path: outbox relay → local runtime → sync gateway → Watch ==");
+    println!("\n== event path: outbox relay → daprd → Kafka → daprd → subscriber / sync gateway → Watch ==");
     event_path(events, burst).await?;
     Ok(())
 }

@@ -1,19 +1,21 @@
-//! The whole system on loopback for end-to-end tests: the local Dapr
-//! runtime, the services (each built by its own `Application::build`, on
-//! port 0 with a fresh database), and a recording subscriber app — all
-//! talking real gRPC, exactly as under `make dev`.
+//! The whole system on loopback for end-to-end tests: the services (each
+//! built by its own `Application::build`, on port 0 with a fresh database),
+//! each behind its own real `daprd`, on a real Kafka broker and Dapr
+//! scheduler, plus a recording subscriber app; all talking real gRPC, as
+//! under `make dev`. Each test runs in a [`Mesh`] of its own (its own Dapr
+//! namespace: its own topics, consumer groups and jobs), so tests run in
+//! parallel on one broker without seeing each other's events.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod subscriber;
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
-use local_dapr::{AppSpec, DeliveryPolicy, Resource, Runtime, RuntimeConfig};
+pub use shared::testing::mesh::{Mesh, Sidecar};
 use shared::{
     proto::todo::task::v1::{self as pb, task_service_client::TaskServiceClient},
     testing::{Backend, fresh_database},
 };
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, transport::Channel};
 
@@ -21,61 +23,10 @@ pub const SECRET: &str = "e2e-secret";
 
 pub use shared::testing::eventually;
 
-/// The repository's `components/kind`.
-pub fn local_components() -> Vec<Resource> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../components/kind");
-    local_dapr::load_resources(&dir).unwrap()
-}
-
-/// Components for tests: the same types as `components/local`, without
-/// app scopes (so the recording subscriber may use them) and with a fast
-/// sweep.
-pub fn test_components() -> Vec<Resource> {
-    local_dapr::resources::parse_resources(
-        r#"
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: { name: pubsub }
-spec:
-  type: pubsub.kafka
-  version: v1
-  metadata:
-    - { name: brokers, value: "localhost:9092" }
-    - { name: authType, value: "none" }
-    - { name: initialOffset, value: "oldest" }
----
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: { name: statestore }
-spec:
-  type: state.postgresql
-  version: v2
-  metadata:
-    - { name: connectionString, value: "unused-locally" }
----
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: { name: recurrence-sweep }
-spec:
-  type: bindings.cron
-  version: v1
-  metadata:
-    - { name: schedule, value: "@every 1s" }
-    - { name: direction, value: "input" }
-scopes: [recurrence]
-"#,
-    )
-    .unwrap()
-}
-
-/// Fast retries for tests.
-pub fn fast_delivery() -> DeliveryPolicy {
-    DeliveryPolicy {
-        initial_backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_millis(200),
-        max_attempts: Some(4),
-        partitions: 4,
-    }
+/// The mesh most suites use: the shipped components, the recording
+/// subscriber allowed to use them, the recurrence sweep every second.
+pub async fn mesh() -> Mesh {
+    Mesh::builder().app("subscriber").schedule("recurrence-sweep", "@every 1s").build().await
 }
 
 /// A running service: where it listens, and how to stop it.
@@ -100,76 +51,6 @@ impl Running {
         self.stop.cancel();
         self.handle.await.unwrap().unwrap();
     }
-}
-
-/// Pre-bound Dapr API listeners, one per app id, so apps know their
-/// sidecar's address before the runtime starts.
-pub struct Sidecars {
-    listeners: Vec<(String, TcpListener)>,
-    pub database_url: String,
-}
-
-impl Sidecars {
-    pub async fn bind(app_ids: &[&str]) -> Self {
-        let mut listeners = Vec::new();
-        for id in app_ids {
-            listeners.push(((*id).to_owned(), TcpListener::bind("127.0.0.1:0").await.unwrap()));
-        }
-        let database_url = fresh_database(Backend::Sqlite).await.unwrap();
-        Self { listeners, database_url }
-    }
-
-    /// The sidecar address of `app_id`, as an endpoint URL.
-    pub fn endpoint(&self, app_id: &str) -> String {
-        let (_, listener) = self.listeners.iter().find(|(id, _)| id == app_id).unwrap();
-        format!("http://{}", listener.local_addr().unwrap())
-    }
-
-    pub fn addrs(&self) -> Vec<(String, SocketAddr)> {
-        self.listeners.iter().map(|(id, l)| (id.clone(), l.local_addr().unwrap())).collect()
-    }
-
-    /// Starts the runtime for apps at `apps` (app id → app address).
-    pub async fn start(
-        self,
-        apps: &[(&str, SocketAddr)],
-        resources: Vec<Resource>,
-        delivery: DeliveryPolicy,
-    ) -> Runtime {
-        let specs = self
-            .listeners
-            .into_iter()
-            .map(|(app_id, api_listener)| {
-                let app_addr = apps.iter().find(|(id, _)| *id == app_id).map(|(_, a)| *a).unwrap();
-                AppSpec {
-                    app_id,
-                    app_addr,
-                    api_listener,
-                    app_api_token: None,
-                    dapr_api_token: None,
-                    health_check: true,
-                }
-            })
-            .collect();
-        Runtime::start(RuntimeConfig { apps: specs, resources, database_url: self.database_url, delivery })
-            .await
-            .unwrap()
-    }
-}
-
-/// Restarts a runtime on the same sidecar addresses and database.
-pub async fn restart(
-    addrs: &[(String, SocketAddr)],
-    apps: &[(&str, SocketAddr)],
-    database_url: &str,
-    resources: Vec<Resource>,
-    delivery: DeliveryPolicy,
-) -> Runtime {
-    let mut listeners = Vec::new();
-    for (id, addr) in addrs {
-        listeners.push((id.clone(), TcpListener::bind(addr).await.unwrap()));
-    }
-    Sidecars { listeners, database_url: database_url.to_owned() }.start(apps, resources, delivery).await
 }
 
 /// The task service on a fresh SQLite database, with its relay publishing
@@ -263,7 +144,7 @@ pub async fn sync_gateway(sidecar: &str, connection_buffer: usize) -> (Running, 
 
 // ---------------------------------------------------------------------------
 // Targets: the public-API journeys (`tests/journeys.rs`) run against the
-// whole system in-process behind the local runtime (the default), or against
+// whole system in-process behind real sidecars (the default), or against
 // a deployed cluster when `E2E_TARGET=kind` (`make e2e`,
 // scripts/deploy/e2e.sh), which names the endpoints:
 //
@@ -293,12 +174,13 @@ pub struct Target {
 
 /// The in-process system of a local target, alive until [`Target::shutdown`].
 struct LocalSystem {
-    runtime: Runtime,
+    sidecars: Vec<Sidecar>,
     apps: Vec<Running>,
+    _mesh: Mesh,
 }
 
 /// The target selected by `E2E_TARGET`: unset (or `local`) starts all six
-/// services behind the local Dapr runtime;
+/// services, each behind its own daprd;
 /// `kind` (or `cluster`) uses the endpoints from the environment.
 pub async fn target() -> Target {
     match std::env::var("E2E_TARGET").ok().filter(|v| !v.trim().is_empty()).as_deref() {
@@ -324,24 +206,23 @@ fn required_env(name: &str) -> String {
 impl Target {
     async fn local() -> Self {
         shared::telemetry::init_for_tests();
-        let ids = ["task", "recurrence", "reminder", "notification", "audit", "sync-gateway"];
-        let sidecars = Sidecars::bind(&ids).await;
-        let (task, _) = task_service(Some(sidecars.endpoint("task"))).await;
-        let recurrence = recurrence_service(&sidecars.endpoint("recurrence")).await;
-        let reminder = reminder_service(&sidecars.endpoint("reminder")).await;
-        let notification = notification_service(&sidecars.endpoint("notification")).await;
-        let audit = audit_service().await;
-        let (gateway, _ws) = sync_gateway(&sidecars.endpoint("sync-gateway"), 256).await;
+        let mesh = mesh().await;
         // Stopped in this order: the gateway and the consumers first, the
         // task service (the publisher) last.
+        let ids = ["sync-gateway", "recurrence", "reminder", "notification", "audit", "task"];
+        let mut sidecars: Vec<Sidecar> = ids.iter().map(|id| mesh.sidecar(id)).collect();
+        let endpoint = |id: &str| sidecars[ids.iter().position(|i| *i == id).unwrap()].endpoint();
+        let (gateway, _ws) = sync_gateway(&endpoint("sync-gateway"), 256).await;
+        let recurrence = recurrence_service(&endpoint("recurrence")).await;
+        let reminder = reminder_service(&endpoint("reminder")).await;
+        let notification = notification_service(&endpoint("notification")).await;
+        let audit = audit_service().await;
+        let (task, _) = task_service(Some(endpoint("task"))).await;
         let apps = vec![gateway, recurrence, reminder, notification, audit, task];
-        let addrs: Vec<(&str, SocketAddr)> =
-            ["sync-gateway", "recurrence", "reminder", "notification", "audit", "task"]
-                .into_iter()
-                .zip(apps.iter().map(|app| app.addr))
-                .collect();
-        let runtime = sidecars.start(&addrs, test_components(), fast_delivery()).await;
-        let addr = |id: &str| addrs.iter().find(|(app, _)| *app == id).map(|(_, a)| a.to_string()).unwrap();
+        for (sidecar, app) in sidecars.iter_mut().zip(&apps) {
+            sidecar.start(Some(app.addr)).await;
+        }
+        let addr = |id: &str| apps[ids.iter().position(|i| *i == id).unwrap()].addr.to_string();
         Self {
             task: addr("task"),
             audit: addr("audit"),
@@ -350,7 +231,7 @@ impl Target {
             patience: Duration::from_secs(30),
             name: "local".to_owned(),
             secret: SECRET.to_owned(),
-            local: Some(LocalSystem { runtime, apps }),
+            local: Some(LocalSystem { sidecars, apps, _mesh: mesh }),
         }
     }
 
@@ -423,11 +304,13 @@ impl Target {
         shared::proto::todo::sync::v1::sync_service_client::SyncServiceClient::new(self.channel(&self.sync).await)
     }
 
-    /// Stops the in-process system (runtime first, then the apps, each
-    /// checked to drain cleanly); nothing to do for a cluster.
+    /// Stops the in-process system (the sidecars first, then the apps,
+    /// each checked to drain cleanly); nothing to do for a cluster.
     pub async fn shutdown(self) {
-        if let Some(LocalSystem { runtime, apps }) = self.local {
-            runtime.shutdown().await;
+        if let Some(LocalSystem { mut sidecars, apps, _mesh }) = self.local {
+            for sidecar in &mut sidecars {
+                sidecar.stop().await;
+            }
             for app in apps {
                 app.stop().await;
             }

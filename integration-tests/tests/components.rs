@@ -30,7 +30,8 @@ fn scoped_components() -> BTreeMap<String, BTreeSet<String>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../components/selfhosted/resources");
     let mut scoped: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for entry in std::fs::read_dir(dir).unwrap() {
-        let doc: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
+        let doc: serde_yaml::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
         if doc["kind"] != "Component" {
             continue;
         }
@@ -69,20 +70,10 @@ async fn the_self_hosted_components_load_for_every_app_without_an_unexplained_wa
         let app = empty_app().await;
         let mut sidecar = mesh.sidecar(app_id);
         sidecar.start(Some(app.addr)).await;
-        let metadata: serde_json::Value = http
-            .get(format!("{}/v1.0/metadata", sidecar.http_endpoint()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let loaded: BTreeSet<String> = metadata["components"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["name"].as_str().unwrap().to_owned())
-            .collect();
+        let metadata: serde_json::Value =
+            http.get(format!("{}/v1.0/metadata", sidecar.http_endpoint())).send().await.unwrap().json().await.unwrap();
+        let loaded: BTreeSet<String> =
+            metadata["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect();
         assert_eq!(loaded, scoped[app_id], "{app_id} loads exactly its components");
         sidecar.stop().await;
         app.stop().await;

@@ -1,30 +1,28 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Task changes travel API → outbox → relay → local Dapr runtime →
-//! subscribers, as they would through daprd and Kafka: with the right
-//! CloudEvent, without loss when the runtime is down or the relay dies,
-//! in per-user order, and with poison messages dead-lettered.
+//! Task changes travel API → outbox → relay → daprd → Kafka → daprd →
+//! subscribers: with the right CloudEvent, without loss when the sidecar is
+//! down or the relay dies, in per-user order, and with poison messages
+//! dead-lettered.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use integration_tests::{
-    Sidecars, as_user, eventually, fast_delivery, restart, subscriber, task_client, task_service, test_components,
-    titled,
-};
+use integration_tests::{as_user, eventually, mesh, subscriber, task_client, task_service, titled};
 use sea_orm::{EntityTrait, QueryOrder};
 use shared::{dapr::HandlerError, proto::todo::task::v1 as pb};
 use task::store::entities::outbox;
-use tonic::Request;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_created_task_reaches_a_subscriber_as_a_cloud_event_carrying_its_trace() {
     shared::telemetry::init_for_tests();
-    let sidecars = Sidecars::bind(&["task", "subscriber"]).await;
-    let (task, db) = task_service(Some(sidecars.endpoint("task"))).await;
+    let mesh = mesh().await;
+    let mut task_sidecar = mesh.sidecar("task");
+    let (task, db) = task_service(Some(task_sidecar.endpoint())).await;
     let (sub, recorder) = subscriber::spawn(subscriber::accept_all()).await;
-    let runtime =
-        sidecars.start(&[("task", task.addr), ("subscriber", sub.addr)], test_components(), fast_delivery()).await;
+    let mut sub_sidecar = mesh.sidecar("subscriber");
+    sub_sidecar.start(Some(sub.addr)).await;
+    task_sidecar.start(Some(task.addr)).await;
 
     let mut request = as_user("alice", titled("Buy milk"));
     request.metadata_mut().insert("traceparent", format!("00-{TRACE_ID}-00f067aa0ba902b7-01").parse().unwrap());
@@ -41,6 +39,9 @@ async fn a_created_task_reaches_a_subscriber_as_a_cloud_event_carrying_its_trace
     assert_eq!(event.id, rows[0].event_id, "CloudEvent id = outbox event id");
     assert_eq!(event.event_type, "todo.task.created.v1");
     assert_eq!(event.partition_key.as_deref(), Some("alice"), "partitioned by user");
+    let records = mesh.records("task-events").await;
+    assert_eq!(records.len(), 1, "one record on the topic");
+    assert_eq!(records[0].key.as_deref(), Some("alice"), "the Kafka record key is the user");
     let traceparent = event.traceparent.clone().expect("a traceparent");
     assert_eq!(traceparent.split('-').nth(1), Some(TRACE_ID), "same trace as the request: {traceparent}");
     assert_eq!(event.event.task.as_ref().unwrap().name, created.name);
@@ -52,7 +53,8 @@ async fn a_created_task_reaches_a_subscriber_as_a_cloud_event_carrying_its_trace
     })
     .await;
 
-    runtime.shutdown().await;
+    task_sidecar.stop().await;
+    sub_sidecar.stop().await;
     sub.stop().await;
     task.stop().await;
 }
@@ -67,17 +69,17 @@ fn revisions_by_user(received: &[subscriber::Received]) -> HashMap<String, Vec<i
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_the_runtime_down_writes_succeed_and_every_event_arrives_once_in_order_after_it_returns() {
-    let sidecars = Sidecars::bind(&["task", "subscriber"]).await;
-    let addrs = sidecars.addrs();
-    let database_url = sidecars.database_url.clone();
-    let (task, _db) = task_service(Some(sidecars.endpoint("task"))).await;
+async fn with_the_sidecar_down_writes_succeed_and_every_event_arrives_once_in_order_after_it_returns() {
+    let mesh = mesh().await;
+    let mut task_sidecar = mesh.sidecar("task");
+    let (task, _db) = task_service(Some(task_sidecar.endpoint())).await;
     let (sub, recorder) = subscriber::spawn(subscriber::accept_all()).await;
-    let apps = [("task", task.addr), ("subscriber", sub.addr)];
-    let runtime = sidecars.start(&apps, test_components(), fast_delivery()).await;
-    runtime.shutdown().await;
+    let mut sub_sidecar = mesh.sidecar("subscriber");
+    sub_sidecar.start(Some(sub.addr)).await;
+    task_sidecar.start(Some(task.addr)).await;
+    task_sidecar.kill().await;
 
-    // 1 000 creates across 4 users while no sidecar answers: all succeed.
+    // 1 000 creates across 4 users while the task's sidecar is down: all succeed.
     let users = ["u1", "u2", "u3", "u4"];
     let client = task_client(task.addr).await;
     let creates = (0..1000).map(|i| {
@@ -85,9 +87,9 @@ async fn with_the_runtime_down_writes_succeed_and_every_event_arrives_once_in_or
         async move { client.create_task(as_user(users[i % 4], titled(&format!("t{i}")))).await.map(|_| ()) }
     });
     let results = futures::future::join_all(creates).await;
-    assert!(results.iter().all(Result::is_ok), "every write succeeded with the runtime down");
+    assert!(results.iter().all(Result::is_ok), "every write succeeded with the sidecar down");
 
-    let runtime = restart(&addrs, &apps, &database_url, test_components(), fast_delivery()).await;
+    task_sidecar.restart().await;
     let received = eventually("1000 events", Duration::from_secs(90), || async {
         let got = recorder.received();
         (got.len() >= 1000).then_some(got)
@@ -102,20 +104,24 @@ async fn with_the_runtime_down_writes_succeed_and_every_event_arrives_once_in_or
         assert_eq!(revisions.len(), 250);
         assert!(revisions.windows(2).all(|w| w[0] < w[1]), "{user}'s events arrive in revision order");
     }
-    runtime.shutdown().await;
+    assert_eq!(mesh.records("task-events").await.len(), 1000, "published once each");
+    task_sidecar.stop().await;
+    sub_sidecar.stop().await;
     sub.stop().await;
     task.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_killed_mid_batch_loses_nothing() {
-    let sidecars = Sidecars::bind(&["task", "subscriber"]).await;
-    let endpoint = sidecars.endpoint("task");
+    let mesh = mesh().await;
+    let mut task_sidecar = mesh.sidecar("task");
+    let endpoint = task_sidecar.endpoint();
     // The app without its own relay: this test runs relays by hand.
     let (task, db) = task_service(None).await;
     let (sub, recorder) = subscriber::spawn(subscriber::accept_all()).await;
-    let runtime =
-        sidecars.start(&[("task", task.addr), ("subscriber", sub.addr)], test_components(), fast_delivery()).await;
+    let mut sub_sidecar = mesh.sidecar("subscriber");
+    sub_sidecar.start(Some(sub.addr)).await;
+    task_sidecar.start(Some(task.addr)).await;
 
     let client = task_client(task.addr).await;
     let creates = (0..1000).map(|i| {
@@ -168,15 +174,17 @@ async fn a_relay_killed_mid_batch_loses_nothing() {
     assert_eq!(pending.len(), 1000);
     stop.cancel();
     second.await.unwrap();
-    runtime.shutdown().await;
+    task_sidecar.stop().await;
+    sub_sidecar.stop().await;
     sub.stop().await;
     task.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_events_end_in_the_dead_letter_topic_while_later_events_keep_flowing() {
-    let sidecars = Sidecars::bind(&["task", "subscriber"]).await;
-    let (task, _db) = task_service(Some(sidecars.endpoint("task"))).await;
+    let mesh = mesh().await;
+    let mut task_sidecar = mesh.sidecar("task");
+    let (task, _db) = task_service(Some(task_sidecar.endpoint())).await;
     // "poison": can never succeed (DROP); "stuck": always transient (RETRY).
     let script: subscriber::Script =
         Arc::new(|event: &pb::TaskEvent| match event.task.as_ref().map(|t| t.title.as_str()) {
@@ -185,8 +193,9 @@ async fn poison_events_end_in_the_dead_letter_topic_while_later_events_keep_flow
             _ => Ok(()),
         });
     let (sub, recorder) = subscriber::spawn(script).await;
-    let runtime =
-        sidecars.start(&[("task", task.addr), ("subscriber", sub.addr)], test_components(), fast_delivery()).await;
+    let mut sub_sidecar = mesh.sidecar("subscriber");
+    sub_sidecar.start(Some(sub.addr)).await;
+    task_sidecar.start(Some(task.addr)).await;
 
     let mut client = task_client(task.addr).await;
     for (user, title) in [
@@ -206,7 +215,11 @@ async fn poison_events_end_in_the_dead_letter_topic_while_later_events_keep_flow
     let dead_titles: Vec<String> = dead.iter().map(|d| d.event.task.as_ref().unwrap().title.clone()).collect();
     assert!(dead_titles.contains(&"poison".to_owned()) && dead_titles.contains(&"stuck".to_owned()), "{dead_titles:?}");
     let stuck = dead.iter().find(|d| d.event.task.as_ref().unwrap().title == "stuck").unwrap();
-    assert_eq!(recorder.attempts(&stuck.id), 4, "retried max_attempts times, then dead-lettered");
+    assert_eq!(
+        recorder.attempts(&stuck.id),
+        4,
+        "tried once and retried 3 times (the test Resiliency), then dead-lettered"
+    );
     let poison = dead.iter().find(|d| d.event.task.as_ref().unwrap().title == "poison").unwrap();
     assert_eq!(recorder.attempts(&poison.id), 1, "DROP is not retried");
 
@@ -219,10 +232,13 @@ async fn poison_events_end_in_the_dead_letter_topic_while_later_events_keep_flow
     for title in ["after poison", "after stuck", "unrelated"] {
         assert!(flowed.contains(&title.to_owned()), "{title} flowed: {flowed:?}");
     }
-    runtime.shutdown().await;
+    let dead_letters = mesh.records("task-events-dlq").await;
+    assert_eq!(dead_letters.len(), 2, "each dead letter once on the DLQ topic");
+    assert!(dead_letters.iter().all(|r| r.key.is_some()), "dead letters keep their partition key");
+    task_sidecar.stop().await;
+    sub_sidecar.stop().await;
     sub.stop().await;
     task.stop().await;
-    let _ = Request::new(());
 }
 
 /// The value of the `i64` or `f64` gauge `name` in the latest export.

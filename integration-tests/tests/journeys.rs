@@ -3,7 +3,7 @@
 //! notification gRPC services, with a bearer token — so the same tests run against any
 //! deployment of the system ([`integration_tests::target`]):
 //!
-//! - by default, every service in-process behind the local Dapr runtime;
+//! - by default, every service in-process, each behind its own daprd;
 //! - with `E2E_TARGET=kind`, the kind cluster (`make e2e`,
 //!   scripts/deploy/e2e.sh, which port-forwards the Services and sets
 //!   `E2E_TASK_ADDR`, `E2E_AUDIT_ADDR`, `E2E_SYNC_ADDR`, `E2E_HS256_SECRET`).

@@ -1,7 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! The event-driven services end to end, each as its own app behind the
-//! local Dapr runtime: recurrence (on completion and on schedule) and the
-//! audit log.
+//! The event-driven services end to end, each as its own app behind its
+//! own daprd: recurrence (on completion and on schedule) and the audit log.
 
 use std::time::Duration;
 
@@ -10,10 +9,9 @@ use dapr::dapr::proto::runtime::v1::{
     BindingEventRequest, PublishEventRequest, app_callback_client::AppCallbackClient, dapr_client::DaprClient,
 };
 use integration_tests::{
-    Running, Sidecars, as_user, audit_service, due, eventually, fast_delivery, local_due, recurrence_service,
-    task_client, task_service, test_components,
+    Mesh, Running, Sidecar, as_user, audit_service, due, eventually, local_due, mesh, recurrence_service, task_client,
+    task_service,
 };
-use local_dapr::Runtime;
 use shared::proto::todo::{
     audit::v1::{self as audit_pb, audit_service_client::AuditServiceClient},
     task::v1::{self as pb, task_service_client::TaskServiceClient},
@@ -21,7 +19,8 @@ use shared::proto::todo::{
 use tonic::transport::Channel;
 
 struct System {
-    runtime: Runtime,
+    mesh: Mesh,
+    sidecars: Vec<Sidecar>,
     task: Running,
     recurrence: Running,
     audit: Running,
@@ -31,20 +30,24 @@ struct System {
 
 async fn start() -> System {
     shared::telemetry::init_for_tests();
-    let sidecars = Sidecars::bind(&["task", "recurrence", "audit"]).await;
-    let task_sidecar = sidecars.endpoint("task");
+    let mesh = mesh().await;
+    let mut sidecars = vec![mesh.sidecar("task"), mesh.sidecar("recurrence"), mesh.sidecar("audit")];
+    let task_sidecar = sidecars[0].endpoint();
     let (task, _) = task_service(Some(task_sidecar.clone())).await;
-    let recurrence = recurrence_service(&sidecars.endpoint("recurrence")).await;
+    let recurrence = recurrence_service(&sidecars[1].endpoint()).await;
     let audit = audit_service().await;
-    let apps = [("task", task.addr), ("recurrence", recurrence.addr), ("audit", audit.addr)];
-    let runtime = sidecars.start(&apps, test_components(), fast_delivery()).await;
+    for (sidecar, app) in sidecars.iter_mut().zip([task.addr, recurrence.addr, audit.addr]) {
+        sidecar.start(Some(app)).await;
+    }
     let tasks = task_client(task.addr).await;
-    System { runtime, task, recurrence, audit, tasks, task_sidecar }
+    System { mesh, sidecars, task, recurrence, audit, tasks, task_sidecar }
 }
 
 impl System {
-    async fn stop(self) {
-        self.runtime.shutdown().await;
+    async fn stop(mut self) {
+        for sidecar in &mut self.sidecars {
+            sidecar.stop().await;
+        }
         self.recurrence.stop().await;
         self.audit.stop().await;
         self.task.stop().await;
@@ -55,9 +58,9 @@ impl System {
         self.tasks.clone().list_tasks(as_user(user, request)).await.unwrap().into_inner().tasks
     }
 
-    /// CloudEvents published on `task-events` of `event_type`.
+    /// CloudEvents published on `task-events` of `event_type`, read from Kafka.
     async fn published(&self, event_type: &str) -> Vec<serde_json::Value> {
-        let all = self.runtime.published("pubsub", "task-events").await.unwrap();
+        let all = self.mesh.cloud_events("task-events").await;
         all.into_iter().filter(|ce| ce["type"] == event_type).collect()
     }
 }

@@ -1,14 +1,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Real-time sync end to end: task service → outbox → local Dapr runtime →
-//! sync gateway → the user's own live connections (gRPC and WebSocket).
+//! Real-time sync end to end: task service → outbox → daprd → Kafka → daprd
+//! → sync gateway → the user's own live connections (gRPC and WebSocket).
 
 use std::time::Duration;
 
 use futures::StreamExt;
-use integration_tests::{
-    Running, Sidecars, as_user, fast_delivery, sync_gateway, task_client, task_service, test_components, titled,
-};
-use local_dapr::Runtime;
+use integration_tests::{Mesh, Running, Sidecar, as_user, mesh, sync_gateway, task_client, task_service, titled};
 use shared::proto::todo::{
     sync::v1::{self as sync_pb, sync_service_client::SyncServiceClient, watch_response::Kind},
     task::v1::task_service_client::TaskServiceClient,
@@ -16,7 +13,8 @@ use shared::proto::todo::{
 use tonic::{Streaming, transport::Channel};
 
 struct System {
-    runtime: Runtime,
+    _mesh: Mesh,
+    sidecars: Vec<Sidecar>,
     task: Running,
     gateway: Running,
     ws: std::net::SocketAddr,
@@ -24,14 +22,14 @@ struct System {
 }
 
 async fn start(connection_buffer: usize) -> System {
-    let sidecars = Sidecars::bind(&["task", "sync-gateway"]).await;
-    let (task, _) = task_service(Some(sidecars.endpoint("task"))).await;
-    let (gateway, ws) = sync_gateway(&sidecars.endpoint("sync-gateway"), connection_buffer).await;
-    let runtime = sidecars
-        .start(&[("task", task.addr), ("sync-gateway", gateway.addr)], test_components(), fast_delivery())
-        .await;
+    let mesh = mesh().await;
+    let mut sidecars = vec![mesh.sidecar("task"), mesh.sidecar("sync-gateway")];
+    let (task, _) = task_service(Some(sidecars[0].endpoint())).await;
+    let (gateway, ws) = sync_gateway(&sidecars[1].endpoint(), connection_buffer).await;
+    sidecars[1].start(Some(gateway.addr)).await;
+    sidecars[0].start(Some(task.addr)).await;
     let tasks = task_client(task.addr).await;
-    System { runtime, task, gateway, ws, tasks }
+    System { _mesh: mesh, sidecars, task, gateway, ws, tasks }
 }
 
 impl System {
@@ -57,8 +55,10 @@ impl System {
         self.tasks.clone().create_task(as_user(user, titled(title))).await.unwrap().into_inner().revision
     }
 
-    async fn stop(self) {
-        self.runtime.shutdown().await;
+    async fn stop(mut self) {
+        for sidecar in &mut self.sidecars {
+            sidecar.stop().await;
+        }
         self.gateway.stop().await;
         self.task.stop().await;
     }

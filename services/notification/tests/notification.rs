@@ -1,8 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The notification service over real gRPC, with real receivers: a webhook
-//! receiver that verifies signatures, `aiosmtpd` behind the local Dapr
-//! runtime's `smtp` binding, and the runtime delivering events (retries,
-//! dead-letter topic) — on PostgreSQL and SQLite.
+//! receiver that verifies signatures, `aiosmtpd` behind daprd's `smtp`
+//! binding, and daprd delivering events from Kafka (retries, dead-letter
+//! topic) — on PostgreSQL and SQLite.
 
 mod support;
 
@@ -12,7 +12,6 @@ use chrono::Utc;
 use dapr::dapr::proto::runtime::v1::{
     TopicEventRequest, app_callback_client::AppCallbackClient, topic_event_response::TopicEventResponseStatus as S,
 };
-use local_dapr::{AppSpec, DeliveryPolicy, Runtime, RuntimeConfig, resources::parse_resources};
 use notification::{Application, Settings, domain};
 use shared::{
     dapr::{OutgoingEvent, Sidecar},
@@ -25,7 +24,10 @@ use shared::{
             task::v1 as tpb,
         },
     },
-    testing::{Backend, fresh_database},
+    testing::{
+        Backend, fresh_database,
+        mesh::{self, Mesh},
+    },
 };
 use support::{SmtpServer, WebhookReceiver, eventually};
 use tokio_util::sync::CancellationToken;
@@ -35,7 +37,8 @@ const JWT_SECRET: &str = "notification-test-secret";
 const HOOK_SECRET: &str = "whsec-0123456789abcdef";
 
 struct Harness {
-    runtime: Option<Runtime>,
+    mesh: Mesh,
+    sidecar: mesh::Sidecar,
     publisher: Sidecar,
     callbacks: AppCallbackClient<Channel>,
     api: NotificationServiceClient<Channel>,
@@ -48,38 +51,25 @@ struct Harness {
 async fn start(backend: Backend) -> Harness {
     let smtp = SmtpServer::start().await;
     let hook = WebhookReceiver::start(HOOK_SECRET).await;
-    let api_listener = tokio::net::TcpListener::bind(support::loopback_any()).await.unwrap();
-    let sidecar = format!("http://{}", api_listener.local_addr().unwrap());
+    // The `email` binding reads the SMTP server from the secret store.
+    let mesh = Mesh::builder()
+        .secret("tasks-smtp", "host", "127.0.0.1")
+        .secret("tasks-smtp", "port", &smtp.port.to_string())
+        .build()
+        .await;
+    let mut daprd = mesh.sidecar("notification");
+    let sidecar = daprd.endpoint();
     let url = fresh_database(backend).await.unwrap();
     let app = Application::build(Settings::for_tests(&url, &sidecar, JWT_SECRET)).await.unwrap();
     let app_addr = app.addr();
     let stop = CancellationToken::new();
     let server = tokio::spawn(app.run_until(stop.clone()));
-    let runtime_db = std::env::temp_dir().join(format!("notification-runtime-{}.db", uuid::Uuid::new_v4()));
-    let runtime = Runtime::start(RuntimeConfig {
-        apps: vec![AppSpec {
-            app_id: "notification".into(),
-            app_addr,
-            api_listener,
-            app_api_token: None,
-            dapr_api_token: None,
-            health_check: true,
-        }],
-        resources: parse_resources(&support::resources(smtp.port)).unwrap(),
-        database_url: format!("sqlite://{}?mode=rwc", runtime_db.display()),
-        delivery: DeliveryPolicy {
-            initial_backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_millis(300),
-            max_attempts: Some(4),
-            partitions: 2,
-        },
-    })
-    .await
-    .unwrap();
+    daprd.start(Some(app_addr)).await;
     let publisher = Sidecar::connect(&sidecar, "pubsub", Duration::from_secs(5)).await.unwrap();
     let channel = Channel::from_shared(format!("http://{app_addr}")).unwrap().connect().await.unwrap();
     Harness {
-        runtime: Some(runtime),
+        mesh,
+        sidecar: daprd,
         publisher,
         callbacks: AppCallbackClient::new(channel.clone()),
         api: NotificationServiceClient::new(channel),
@@ -152,7 +142,7 @@ impl Harness {
         self.deliveries(user, event_id).await.into_iter().find(|d| d.channel == channel as i32)
     }
 
-    /// Publishes through the runtime, as the reminder service would.
+    /// Publishes through the sidecar, as the reminder service would.
     async fn publish_reminder(&self, due: &rpb::ReminderDue) {
         let event = OutgoingEvent {
             id: due.event_id.clone(),
@@ -184,12 +174,13 @@ impl Harness {
         S::try_from(self.callbacks.on_topic_event(request).await.unwrap().into_inner().status).unwrap()
     }
 
+    /// The events on the dead-letter topic, read from Kafka.
     async fn dead_letters(&self) -> Vec<serde_json::Value> {
-        self.runtime.as_ref().unwrap().published("pubsub", "notifications-dlq").await.unwrap()
+        self.mesh.cloud_events("notifications-dlq").await
     }
 
     async fn stop(mut self) {
-        self.runtime.take().unwrap().shutdown().await;
+        self.sidecar.stop().await;
         self.stop.cancel();
         self.server.await.unwrap().unwrap();
     }
@@ -223,7 +214,7 @@ async fn a_reminder_is_signed_to_the_webhook_and_mailed_once(backend: Backend) {
     let mail = &h.smtp.messages()[0];
     assert!(mail.starts_with("X-Envelope-To: alice@example.com"), "{mail}");
     assert!(mail.contains("Subject: Reminder: Buy <milk> & eggs"), "{mail}");
-    assert!(mail.contains("From: tasks@example.com"), "{mail}");
+    assert!(mail.contains("From: tasks@example.invalid"), "the sender of the shipped binding: {mail}");
     assert!(mail.contains("Buy &lt;milk&gt; &amp; eggs"), "the title is escaped in the HTML body: {mail}");
 
     // The same event again — redelivered by the broker and handed over directly — sends nothing more.

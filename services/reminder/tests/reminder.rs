@@ -1,11 +1,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! The reminder service against the local Dapr runtime (real state store,
-//! real scheduler, real pub/sub), over real gRPC on 127.0.0.1:0.
+//! The reminder service behind a real daprd (state store, the Dapr
+//! scheduler's Jobs API, Kafka pub/sub), over real gRPC on 127.0.0.1.
 //!
 //! Task events are handed to the app's AppCallback the way daprd does, so
-//! each answer (SUCCESS/RETRY/DROP) can be asserted; one test lets the
-//! runtime deliver them. Jobs are inspected with the runtime's
-//! `ListJobs`/`GetJob`, published `reminder.due` events with its log.
+//! each answer (SUCCESS/RETRY/DROP) can be asserted; one test lets daprd
+//! deliver them from Kafka. Jobs are inspected with daprd's
+//! `ListJobs`/`GetJob`, published `reminder.due` events read from Kafka.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -15,7 +15,6 @@ use dapr::dapr::proto::runtime::v1::{
     app_callback_alpha_client::AppCallbackAlphaClient, app_callback_client::AppCallbackClient, dapr_client::DaprClient,
     topic_event_response::TopicEventResponseStatus as S,
 };
-use local_dapr::{AppSpec, DeliveryPolicy, Runtime, RuntimeConfig, resources::parse_resources};
 use reminder::{Application, Settings, domain};
 use shared::{
     dapr::{OutgoingEvent, Sidecar},
@@ -23,33 +22,14 @@ use shared::{
         json,
         todo::{reminder::v1 as rpb, task::v1 as pb},
     },
+    testing::mesh::{self, Mesh},
 };
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, transport::Channel};
 
-const RESOURCES: &str = r"
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: { name: pubsub }
-spec:
-  type: pubsub.kafka
-  version: v1
-  metadata:
-    - { name: brokers, value: 'unused:9092' }
-    - { name: authType, value: none }
----
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: { name: statestore }
-spec:
-  type: state.postgresql
-  version: v2
-  metadata:
-    - { name: connectionString, value: 'unused' }
-";
-
 struct Harness {
-    runtime: Option<Runtime>,
+    mesh: Mesh,
+    sidecar: mesh::Sidecar,
     dapr: DaprClient<Channel>,
     sidecar_addr: String,
     callbacks: AppCallbackClient<Channel>,
@@ -59,37 +39,19 @@ struct Harness {
 }
 
 async fn start() -> Harness {
-    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sidecar_addr = format!("http://{}", api_listener.local_addr().unwrap());
+    let mesh = Mesh::new().await;
+    let mut sidecar = mesh.sidecar("reminder");
+    let sidecar_addr = sidecar.endpoint();
     let app = Application::build(Settings::for_tests(&sidecar_addr)).await.unwrap();
     let app_addr = app.addr();
     let stop = CancellationToken::new();
     let server = tokio::spawn(app.run_until(stop.clone()));
-    let db = std::env::temp_dir().join(format!("reminder-test-{}.db", uuid::Uuid::new_v4()));
-    let runtime = Runtime::start(RuntimeConfig {
-        apps: vec![AppSpec {
-            app_id: "reminder".into(),
-            app_addr,
-            api_listener,
-            app_api_token: None,
-            dapr_api_token: None,
-            health_check: true,
-        }],
-        resources: parse_resources(RESOURCES).unwrap(),
-        database_url: format!("sqlite://{}?mode=rwc", db.display()),
-        delivery: DeliveryPolicy {
-            initial_backoff: Duration::from_millis(20),
-            max_backoff: Duration::from_millis(200),
-            max_attempts: Some(5),
-            partitions: 2,
-        },
-    })
-    .await
-    .unwrap();
+    sidecar.start(Some(app_addr)).await;
     let dapr = DaprClient::connect(sidecar_addr.clone()).await.unwrap();
     let channel = Channel::from_shared(format!("http://{app_addr}")).unwrap().connect().await.unwrap();
     Harness {
-        runtime: Some(runtime),
+        mesh,
+        sidecar,
         dapr,
         sidecar_addr,
         callbacks: AppCallbackClient::new(channel.clone()),
@@ -219,12 +181,13 @@ impl Harness {
         self.dapr.clone().get_job(GetJobRequest { name: name.into() }).await.ok().and_then(|r| r.into_inner().job)
     }
 
+    /// The `reminder.due` CloudEvents on the `reminders` topic, read from Kafka.
     async fn published(&self) -> Vec<serde_json::Value> {
-        self.runtime.as_ref().unwrap().published("pubsub", "reminders").await.unwrap()
+        self.mesh.cloud_events("reminders").await
     }
 
     async fn stop(mut self) {
-        self.runtime.take().unwrap().shutdown().await;
+        self.sidecar.stop().await;
         self.stop.cancel();
         self.server.await.unwrap().unwrap();
     }
@@ -435,7 +398,7 @@ async fn a_job_that_fires_for_a_changed_task_publishes_nothing_and_one_ahead_of_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn task_events_published_through_the_runtime_schedule_reminders() {
+async fn task_events_published_through_the_sidecar_schedule_reminders() {
     let h = start().await;
     let publisher = Sidecar::connect(&h.sidecar_addr, "pubsub", Duration::from_secs(5)).await.unwrap();
     let soon = whole_seconds(Utc::now()) + chrono::Duration::seconds(1);
@@ -458,7 +421,7 @@ async fn task_events_published_through_the_runtime_schedule_reminders() {
     })
     .await;
     assert_eq!(h.published().await[0]["id"], domain::event_id(&task.id, "r", soon).as_str());
-    // The runtime removes a one-shot job once its callback has returned,
+    // The scheduler removes a one-shot job once its callback has returned,
     // which is after the publish seen above.
     eventually(5, "the fired job is gone", || async { h.jobs().await.is_empty() }).await;
     assert_eq!(h.published().await.len(), 1, "the duplicate event scheduled nothing more");

@@ -86,12 +86,7 @@ pub async fn read_topic(brokers: &str, topic: &str) -> Vec<Record> {
             partition,
             offset: r.offset,
             key: r.record.key.map(|k| String::from_utf8_lossy(&k).into_owned()),
-            headers: r
-                .record
-                .headers
-                .into_iter()
-                .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
-                .collect(),
+            headers: r.record.headers.into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect(),
             value: r.record.value.unwrap_or_default(),
         }));
     }

@@ -54,7 +54,8 @@ impl Stack {
 
 /// A new directory under the system temp dir for one test's files.
 pub fn scratch_dir(label: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join("tasks-platform-tests").join(format!("{label}-{}", uuid::Uuid::new_v4().simple()));
+    let dir =
+        std::env::temp_dir().join("tasks-platform-tests").join(format!("{label}-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     dir
 }
@@ -94,8 +95,10 @@ impl Kafka {
         self.kill().await;
         std::fs::create_dir_all(&self.dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", self.dir.display()));
         let script = repo_root().join("scripts/stack/kafka.sh");
-        let (dir, port, controller) = (self.dir.display().to_string(), self.port.to_string(), self.controller_port.to_string());
-        let mut process = Process::spawn("kafka", &script, [&dir, &port, &controller], &[], &self.dir.join("kafka.log"));
+        let (dir, port, controller) =
+            (self.dir.display().to_string(), self.port.to_string(), self.controller_port.to_string());
+        let mut process =
+            Process::spawn("kafka", &script, [&dir, &port, &controller], &[], &self.dir.join("kafka.log"));
         let brokers = self.brokers();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {

@@ -1,11 +1,9 @@
 //! Real receivers on loopback for the notification tests: an HTTP/1.1
 //! webhook receiver that verifies signatures, and the `aiosmtpd` SMTP
-//! server (PyPI) run as a subprocess; plus the app under test wired to the
-//! local Dapr runtime.
+//! server (PyPI) run as a subprocess.
 
 use std::{
     collections::{HashMap, VecDeque},
-    net::SocketAddr,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
 };
@@ -203,39 +201,4 @@ impl Drop for SmtpServer {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// The Dapr resources of the tests: the pub/sub and the `email` binding
-/// pointing at the SMTP server.
-pub fn resources(smtp_port: u16) -> String {
-    format!(
-        r"
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {{ name: pubsub }}
-spec:
-  type: pubsub.kafka
-  version: v1
-  metadata:
-    - {{ name: brokers, value: 'unused:9092' }}
-    - {{ name: authType, value: none }}
----
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {{ name: email }}
-spec:
-  type: bindings.smtp
-  version: v1
-  metadata:
-    - {{ name: host, value: '127.0.0.1' }}
-    - {{ name: port, value: '{smtp_port}' }}
-    - {{ name: emailFrom, value: 'tasks@example.com' }}
-    - {{ name: direction, value: output }}
-"
-    )
-}
-
-/// A free loopback address (bound, read, released).
-pub fn loopback_any() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
 }
