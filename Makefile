@@ -7,15 +7,10 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
 .PHONY: dev test test-rust lint fmt token migrate bench tools
 
-## dev: every service plus the local Dapr runtime on loopback, embedded SQLite (data/).
-# The `email` binding's secret (tasks-smtp) comes from these variables; mail
-# goes to an SMTP server on 127.0.0.1:2525 if one runs (see the README).
+## dev: every service, each behind its own real daprd, with Kafka and the Dapr
+# scheduler, on loopback; embedded SQLite (data/). scripts/dev.sh says how.
 dev:
-	$(CARGO) build --workspace --bins
-	@echo "token for user alice: $$($(TARGET_DIR)/debug/dev-token alice)"
-	TASKS_SMTP_HOST=$${TASKS_SMTP_HOST:-127.0.0.1} TASKS_SMTP_PORT=$${TASKS_SMTP_PORT:-2525} \
-	TASKS_SMTP_USER=$${TASKS_SMTP_USER:-} TASKS_SMTP_PASSWORD=$${TASKS_SMTP_PASSWORD:-} \
-	  $(TARGET_DIR)/debug/local-dapr run -f dev/dapr.yaml
+	scripts/dev.sh
 
 ## test: every test (Rust on a fresh private PostgreSQL + SQLite, then deployment checks).
 test: tools test-rust
