@@ -20,7 +20,7 @@ install_grpcurl() {
 }
 
 # aiosmtpd <- PyPI `aiosmtpd` into the venv .tools/venv: the real SMTP server
-# the notification service's email tests send to (through the local runtime).
+# the notification service's email tests send to (through daprd's smtp binding).
 install_aiosmtpd() {
   local venv="$root/.tools/venv"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"

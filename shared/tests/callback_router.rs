@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, deprecated)] // daprd still calls the deprecated Alpha1 names
-//! The callback router answers daprd as `dapr-contract.md` says it must.
+//! The callback router answers daprd as `docs/dapr.md` says it must.
 //! Requests are shaped as daprd 1.16–1.18 sends them, over real gRPC.
 
 use std::{
@@ -186,7 +186,7 @@ async fn undecodable_unknown_and_newer_events_have_defined_outcomes() {
 
     // Not JSON of the message: poison.
     assert_eq!(status(&mut client, delivery(COMPLETED, "completed", b"not json".to_vec())).await, S::Drop);
-    // Empty data, as daprd delivers a non-JSON content type (§2.1): poison.
+    // Empty data, as daprd delivers a non-JSON content type (docs/dapr.md §2): poison.
     assert_eq!(status(&mut client, delivery(COMPLETED, "completed", vec![])).await, S::Drop);
     // A topic this app never subscribed to: dropped, never UNIMPLEMENTED.
     let mut stray = delivery(COMPLETED, "completed", json_of(&task_event("alice")));

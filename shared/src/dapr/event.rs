@@ -7,8 +7,8 @@ use prost::{Message, Name};
 
 use crate::proto::json;
 
-/// A CloudEvent as daprd delivers it (`TopicEventRequest`, §2.1 of the
-/// contract), plus the gRPC metadata that came with it.
+/// A CloudEvent as daprd delivers it (`TopicEventRequest`, docs/dapr.md
+/// §2), plus the gRPC metadata that came with it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Event {
     pub id: String,

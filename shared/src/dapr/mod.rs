@@ -1,5 +1,5 @@
-//! Dapr glue: the app side of the sidecar contract (see
-//! `shared/docs/dapr-contract.md` in the steering repo).
+//! Dapr glue: the app side of the sidecar contract (`docs/dapr.md` says
+//! what daprd sends and expects).
 //!
 //! - [`event`]: what a handler receives (a decoded CloudEvent) and how its
 //!   error tells the sidecar to retry or drop.

@@ -4,8 +4,8 @@
 //!
 //! We publish a complete CloudEvent (`application/cloudevents+json`), so
 //! the event's own id is the CloudEvent id (daprd does not generate one for
-//! a full CloudEvent, §2.3), the type names the change and its version, the
-//! data is proto3 JSON (other content types reach subscribers empty, §2.1),
+//! a full CloudEvent, docs/dapr.md §3), the type names the change and its version, the
+//! data is proto3 JSON (other content types reach subscribers empty, §2),
 //! `traceparent`/`traceid` carry the trace of the request that caused it,
 //! and `partitionKey` keeps one key's events in order on Kafka.
 
@@ -57,7 +57,7 @@ impl OutgoingEvent {
             ce["subject"] = subject.clone().into();
         }
         if let Some(traceparent) = &self.traceparent {
-            // daprd keeps both only when `traceid` is present (§2.3).
+            // daprd keeps both only when `traceid` is present (docs/dapr.md §3).
             ce["traceparent"] = traceparent.clone().into();
             ce["traceid"] = traceparent.clone().into();
         }
