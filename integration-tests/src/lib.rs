@@ -109,8 +109,12 @@ pub fn local_due(task: &pb::Task) -> String {
 
 /// The audit service on a fresh SQLite database.
 pub async fn audit_service() -> Running {
-    let url = fresh_database(Backend::Sqlite).await.unwrap();
-    let app = audit::Application::build(audit::Settings::for_tests(&url, SECRET)).await.unwrap();
+    audit_service_at(&fresh_database(Backend::Sqlite).await.unwrap()).await
+}
+
+/// An audit service on the database at `url` (replicas share one).
+pub async fn audit_service_at(url: &str) -> Running {
+    let app = audit::Application::build(audit::Settings::for_tests(url, SECRET)).await.unwrap();
     Running::spawn(app.addr(), |stop| app.run_until(stop))
 }
 
