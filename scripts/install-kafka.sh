@@ -17,7 +17,7 @@ fetch() {
   command -v mvn >/dev/null || { echo "install-kafka: Maven (mvn) is needed" >&2; exit 1; }
   rm -rf "$out" && mkdir -p "$out"
   mvn -B -q -Dstyle.color=never -f "$root/tools/kafka/pom.xml" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$out/libs" >&2
+    -DincludeScope=runtime -DoutputDirectory="$out/libs" | sed 's/\x1b\[[0-9;]*m//g' >&2
   touch "$out/.complete"
 }
 

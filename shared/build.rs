@@ -3,8 +3,6 @@
 
 use std::{env, fs, path::PathBuf};
 
-use prost::Message;
-
 const PROTOS: &[&str] = &[
     "todo/task/v1/task.proto",
     "todo/task/v1/events.proto",
@@ -27,7 +25,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     // `compile_fds` does not write the set, and reflection needs it encoded.
-    fs::write(out_dir.join("descriptor.bin"), descriptors.encode_to_vec())?;
+    // protox's own encoding keeps custom options such as
+    // `google.api.field_behavior` (prost_types' FieldOptions drops them),
+    // which `shared::proto::output_only_fields` reads.
+    fs::write(out_dir.join("descriptor.bin"), compiler.encode_file_descriptor_set())?;
 
     // Type names (`prost::Name`) let the proto-JSON codec find each
     // message's descriptor at run time.

@@ -293,3 +293,62 @@ async fn the_outbox_backlog_is_exported_as_metrics_while_the_sidecar_is_down() {
     task.stop().await;
     meters.shutdown().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_outbox_row_is_quarantined_never_sent_and_its_users_later_events_flow() {
+    use sea_orm::{ActiveModelTrait, Set};
+    let mesh = mesh().await;
+    let mut task_sidecar = mesh.sidecar("task");
+    let url = shared::testing::fresh_database(shared::testing::Backend::Sqlite).await.unwrap();
+    let mut settings = task::Settings::for_tests(&url, integration_tests::SECRET);
+    let mut dapr = task::config::DaprSettings::new(task_sidecar.endpoint());
+    dapr.backlog_report_interval = Duration::from_millis(50);
+    settings.dapr = Some(dapr);
+    let app = task::Application::build(settings).await.unwrap();
+    let (db, stats) = (app.db().clone(), app.relay_stats());
+    let task = integration_tests::Running::spawn(app.addr(), |stop| app.run_until(stop));
+    let (sub, recorder) = subscriber::spawn(subscriber::accept_all()).await;
+    let mut sub_sidecar = mesh.sidecar("subscriber");
+    sub_sidecar.start(Some(sub.addr)).await;
+    task_sidecar.start(Some(task.addr)).await;
+
+    let mut client = task_client(task.addr).await;
+    client.create_task(as_user("alice", titled("before"))).await.unwrap();
+    // A row whose stored event is not a TaskEvent (a bug, a bad restore).
+    let corrupt = outbox::ActiveModel {
+        event_id: Set(uuid::Uuid::now_v7().to_string()),
+        event_type: Set("todo.task.updated.v1".into()),
+        topic: Set("task-events".into()),
+        user_id: Set("alice".into()),
+        task_id: Set(uuid::Uuid::now_v7().to_string()),
+        revision: Set(99),
+        payload: Set(vec![0xff; 16]),
+        create_time: Set(chrono::Utc::now().timestamp_micros()),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    client.create_task(as_user("alice", titled("after"))).await.unwrap();
+
+    let titles = eventually("alice's later event", Duration::from_secs(20), || async {
+        let got: Vec<String> =
+            recorder.received().iter().map(|r| r.event.task.as_ref().unwrap().title.clone()).collect();
+        got.contains(&"after".to_owned()).then_some(got)
+    })
+    .await;
+    assert_eq!(titles, ["before", "after"], "the corrupt row is not delivered; the chain goes on");
+    let row = outbox::Entity::find_by_id(corrupt.id).one(&db).await.unwrap().unwrap();
+    assert_eq!(row.publish_time, None, "never marked sent");
+    assert!(row.quarantine_time.is_some(), "quarantined");
+    assert!(row.quarantine_reason.as_deref().unwrap_or_default().contains("payload"), "{row:?}");
+    eventually("the quarantine counted", Duration::from_secs(10), || async {
+        (stats.quarantined.load(std::sync::atomic::Ordering::Relaxed) == 1).then_some(())
+    })
+    .await;
+    assert_eq!(mesh.records("task-events").await.len(), 2, "two events on the topic, not three");
+    task_sidecar.stop().await;
+    sub_sidecar.stop().await;
+    sub.stop().await;
+    task.stop().await;
+}

@@ -67,6 +67,8 @@ pub enum AuthError {
     InvalidSubject,
     #[error("no key for the token (kid {0:?})")]
     UnknownKey(Option<String>),
+    #[error("the token was issued in the future")]
+    IssuedInTheFuture,
     #[error("cannot fetch the JWKS: {0}")]
     Jwks(String),
 }
@@ -99,6 +101,17 @@ pub struct Claims {
     pub exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<u64>,
+    /// Not before: the token is not valid until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+}
+
+/// How far clocks may disagree: `exp`, `nbf` and `iat` are each allowed
+/// this much slack.
+pub const CLOCK_LEEWAY: Duration = Duration::from_secs(60);
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
 /// How tokens are verified; built from the environment by [`AuthConfig::from_env`].
@@ -200,12 +213,19 @@ impl Authenticator {
                 decode::<Claims>(token, &key, &self.validation(header.alg))?.claims
             }
         };
+        // jsonwebtoken checks `exp` and `nbf`; a token minted in the future
+        // is as suspect as one not yet valid.
+        if claims.iat.is_some_and(|iat| iat > now_secs() + CLOCK_LEEWAY.as_secs()) {
+            return Err(AuthError::IssuedInTheFuture);
+        }
         UserId::parse(&claims.sub)
     }
 
     fn validation(&self, alg: Algorithm) -> Validation {
         let mut validation = Validation::new(alg);
         validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.leeway = CLOCK_LEEWAY.as_secs();
+        validation.validate_nbf = true;
         validation.validate_aud = false;
         if let Some(aud) = &self.inner.audience {
             validation.set_audience(&[aud]);
@@ -261,7 +281,7 @@ fn find_key(set: &JwkSet, kid: Option<&str>) -> Option<Result<DecodingKey, AuthE
 
 /// Mints an HS256 token for `subject`, valid for `ttl`. For development and tests.
 pub fn issue_hs256_token(secret: &str, subject: &str, ttl: Duration) -> Result<String, AuthError> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
-    let claims = Claims { sub: subject.to_owned(), exp: now + ttl.as_secs(), iat: Some(now) };
+    let now = now_secs();
+    let claims = Claims { sub: subject.to_owned(), exp: now + ttl.as_secs(), iat: Some(now), nbf: None };
     Ok(encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))?)
 }

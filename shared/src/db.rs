@@ -40,3 +40,34 @@ pub fn sqlite_file(url: &str) -> Option<&str> {
 pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
 }
+
+/// Whether `err` says the database cannot be reached right now (it is
+/// restarting, shutting down, refusing connections, or the pool timed out)
+/// rather than that the request or the code is wrong. Such errors are
+/// UNAVAILABLE to clients, which they and Dapr retry; others are bugs.
+///
+/// PostgreSQL SQLSTATE classes: 08 (connection exception), 57 (operator
+/// intervention: 57P01 admin shutdown, 57P03 cannot connect now, …), and
+/// 53300 (too many connections); SQLite's `SQLITE_BUSY` (5) and `LOCKED` (6).
+pub fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx};
+    let sqlx_error = match err {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        DbErr::Conn(_) => return true,
+        _ => return false,
+    };
+    match sqlx_error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || code.starts_with("57") || code == "53300" || code == "5" || code == "6"
+        }),
+        _ => false,
+    }
+}

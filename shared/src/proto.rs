@@ -50,6 +50,29 @@ pub mod google {
 /// Every compiled file and its imports, encoded, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor.bin"));
 
+/// The fields of message `M` marked `(google.api.field_behavior) =
+/// OUTPUT_ONLY` in the protos, by name: the server sets them, and an update
+/// mask that names one is not asking for a change (AIP-203).
+pub fn output_only_fields<M: prost::Name>() -> Vec<String> {
+    use prost_reflect::{DescriptorPool, Value};
+    /// `google.api.FieldBehavior.OUTPUT_ONLY`.
+    const OUTPUT_ONLY: i32 = 3;
+    let Ok(pool) = DescriptorPool::decode(FILE_DESCRIPTOR_SET) else { return Vec::new() };
+    let (Some(message), Some(behavior)) =
+        (pool.get_message_by_name(&M::full_name()), pool.get_extension_by_name("google.api.field_behavior"))
+    else {
+        return Vec::new();
+    };
+    message
+        .fields()
+        .filter(|field| match &*field.options().get_extension(&behavior) {
+            Value::List(values) => values.iter().any(|v| v.as_enum_number() == Some(OUTPUT_ONLY)),
+            _ => false,
+        })
+        .map(|field| field.name().to_owned())
+        .collect()
+}
+
 /// Proto3 JSON (the canonical mapping: camelCase names, enums by name,
 /// 64-bit integers as strings so no JSON parser loses precision), through
 /// the descriptors of [`FILE_DESCRIPTOR_SET`]. Events travel in this form.
@@ -134,5 +157,30 @@ pub mod time {
             assert_eq!(timestamp_from_micros(1_500_000), Timestamp { seconds: 1, nanos: 500_000_000 });
             assert_eq!(date_time(&Timestamp { seconds: 0, nanos: -1 }), None);
         }
+    }
+}
+
+#[cfg(test)]
+mod output_only_tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn the_fields_the_server_sets_are_read_from_the_annotations() {
+        let fields = super::output_only_fields::<super::todo::task::v1::Task>();
+        assert_eq!(
+            fields,
+            [
+                "name",
+                "state",
+                "create_time",
+                "update_time",
+                "complete_time",
+                "delete_time",
+                "etag",
+                "revision",
+                "series_id",
+                "occurrence_index"
+            ]
+        );
     }
 }

@@ -237,15 +237,16 @@ pub enum RuleError {
 }
 
 impl RuleError {
-    /// The name of the field that is wrong: `"interval"`, `"weekdays"`, `"monthly_by"`,
+    /// The name of the field that is wrong: `"interval"`, `"weekdays"`, `"monthly_by"`
+    /// (or, more precisely, `"monthly_by.day_of_month"` / `"monthly_by.nth_weekday"`),
     /// `"cron"`, `"end"` or `"time_zone"`.
     pub fn field(&self) -> &'static str {
         match self {
             Self::ZeroInterval => "interval",
             Self::WeekdaysRequireWeekly { .. } => "weekdays",
-            Self::MonthlyByRequiresMonthly { .. } | Self::InvalidDayOfMonth { .. } | Self::InvalidNthWeekday { .. } => {
-                "monthly_by"
-            }
+            Self::MonthlyByRequiresMonthly { .. } => "monthly_by",
+            Self::InvalidDayOfMonth { .. } => "monthly_by.day_of_month",
+            Self::InvalidNthWeekday { .. } => "monthly_by.nth_weekday",
             Self::InvalidCron { .. } => "cron",
             Self::ZeroCount => "end",
             Self::UnknownTimeZone { .. } => "time_zone",
@@ -1344,12 +1345,12 @@ mod tests {
                 End::Never,
                 "weekdays",
             ),
-            (monthly(Some(MonthlyBy::DayOfMonth(32))), End::Never, "monthly_by"),
-            (monthly(Some(MonthlyBy::DayOfMonth(0))), End::Never, "monthly_by"),
-            (monthly(Some(MonthlyBy::DayOfMonth(-2))), End::Never, "monthly_by"),
-            (monthly(Some(MonthlyBy::NthWeekday { n: 0, weekday: Mon })), End::Never, "monthly_by"),
-            (monthly(Some(MonthlyBy::NthWeekday { n: 6, weekday: Mon })), End::Never, "monthly_by"),
-            (monthly(Some(MonthlyBy::NthWeekday { n: -2, weekday: Mon })), End::Never, "monthly_by"),
+            (monthly(Some(MonthlyBy::DayOfMonth(32))), End::Never, "monthly_by.day_of_month"),
+            (monthly(Some(MonthlyBy::DayOfMonth(0))), End::Never, "monthly_by.day_of_month"),
+            (monthly(Some(MonthlyBy::DayOfMonth(-2))), End::Never, "monthly_by.day_of_month"),
+            (monthly(Some(MonthlyBy::NthWeekday { n: 0, weekday: Mon })), End::Never, "monthly_by.nth_weekday"),
+            (monthly(Some(MonthlyBy::NthWeekday { n: 6, weekday: Mon })), End::Never, "monthly_by.nth_weekday"),
+            (monthly(Some(MonthlyBy::NthWeekday { n: -2, weekday: Mon })), End::Never, "monthly_by.nth_weekday"),
             (
                 Pattern::Calendar {
                     frequency: Frequency::Yearly,

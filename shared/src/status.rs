@@ -11,6 +11,22 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 /// The `ErrorInfo.domain` of every error this platform returns.
 pub const ERROR_DOMAIN: &str = "tasks.todo.dev";
 
+/// At most this many characters of a field violation's description, and
+/// [`MAX_MESSAGE`] of a status message. Descriptions may quote the bad input;
+/// gRPC carries the message and the details in response headers, which
+/// clients cap (8 KiB is common), so a long input repeated in full would
+/// turn INVALID_ARGUMENT into a transport error and lose the details.
+pub const MAX_DESCRIPTION: usize = 200;
+pub const MAX_MESSAGE: usize = 1000;
+
+/// `text` cut to `max` characters, with an ellipsis when it was longer.
+pub fn capped(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
+}
+
 /// One field that a request got wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
@@ -22,7 +38,7 @@ pub struct Violation {
 
 impl Violation {
     pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Self { field: field.into(), description: description.into() }
+        Self { field: field.into(), description: capped(&description.into(), MAX_DESCRIPTION) }
     }
 }
 
@@ -38,18 +54,34 @@ pub fn error_with_metadata(
     message: impl Into<String>,
     metadata: HashMap<String, String>,
 ) -> Status {
+    let metadata: HashMap<String, String> =
+        metadata.into_iter().map(|(k, v)| (k, capped(&v, MAX_DESCRIPTION))).collect();
     let details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata);
-    Status::with_error_details(code, message, details)
+    Status::with_error_details(code, capped(&message.into(), MAX_MESSAGE), details)
+}
+
+/// A database error as the client sees it: UNAVAILABLE (retry later) when
+/// the database cannot be reached right now ([`crate::db::is_unavailable`]),
+/// else INTERNAL, a bug, with the details in the log only.
+pub fn database_error(err: &sea_orm::DbErr) -> Status {
+    if crate::db::is_unavailable(err) {
+        tracing::warn!(error.message = %err, "database unavailable");
+        error(Code::Unavailable, "DATABASE_UNAVAILABLE", "the database is unavailable; retry later")
+    } else {
+        tracing::error!(error.message = %err, error.cause_chain = ?err, "database error");
+        error(Code::Internal, "INTERNAL", "internal error")
+    }
 }
 
 /// INVALID_ARGUMENT naming every violated field in a `BadRequest`.
 pub fn invalid_argument(reason: &str, violations: &[Violation]) -> Status {
-    let message = violations.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; ");
+    let description = |v: &Violation| capped(&v.description, MAX_DESCRIPTION);
+    let message = violations.iter().map(|v| format!("{}: {}", v.field, description(v))).collect::<Vec<_>>().join("; ");
     let mut details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new());
     details.set_bad_request(
-        violations.iter().map(|v| FieldViolation::new(v.field.clone(), v.description.clone())).collect::<Vec<_>>(),
+        violations.iter().map(|v| FieldViolation::new(v.field.clone(), description(v))).collect::<Vec<_>>(),
     );
-    Status::with_error_details(Code::InvalidArgument, message, details)
+    Status::with_error_details(Code::InvalidArgument, capped(&message, MAX_MESSAGE), details)
 }
 
 /// The reason of a status's `ErrorInfo`, if it has one (for tests and clients).

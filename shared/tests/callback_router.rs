@@ -20,7 +20,6 @@ use shared::{
     dapr::{CallbackRouter, Event, HandlerError, Subscription},
     proto::{json, todo::task::v1 as pb},
 };
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, Request, transport::Channel};
 
@@ -88,12 +87,11 @@ fn router(seen: Seen, token: Option<&str>) -> CallbackRouter {
 }
 
 async fn serve(router: CallbackRouter) -> (Channel, CancellationToken) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut routes = tonic::service::RoutesBuilder::default();
-    router.add_to(&mut routes);
+    let mut host = shared::grpc::Host::bind("127.0.0.1:0".parse().unwrap(), &[]).await.unwrap();
+    host.serve_callbacks(router);
+    let addr = host.addr();
     let stop = CancellationToken::new();
-    tokio::spawn(shared::grpc::serve(routes, listener, stop.clone()));
+    tokio::spawn(host.run_until(stop.clone(), std::time::Duration::from_secs(1)));
     (Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap(), stop)
 }
 

@@ -34,11 +34,22 @@ fn key_pair(kid: &'static str, seed: u8) -> KeyPair {
     KeyPair { kid, encoding: EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(), jwk }
 }
 
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
 fn sign(key: &KeyPair, subject: &str) -> String {
+    sign_claims(key, &Claims { sub: subject.to_owned(), exp: now() + 600, iat: None, nbf: None })
+}
+
+fn sign_claims(key: &KeyPair, claims: &Claims) -> String {
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some(key.kid.to_owned());
-    let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 600;
-    encode(&header, &Claims { sub: subject.to_owned(), exp, iat: None }, &key.encoding).unwrap()
+    encode(&header, claims, &key.encoding).unwrap()
+}
+
+fn sign_hs256(secret: &str, claims: &Claims) -> String {
+    encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
 }
 
 /// Serves `body` as JSON to every request and counts the requests.
@@ -100,4 +111,37 @@ async fn an_unreachable_jwks_is_unavailable_not_unauthenticated() {
     let err = auth.verify(&sign(&key, "alice")).await.unwrap_err();
     assert!(matches!(err, AuthError::Jwks(_)));
     assert_eq!(tonic::Status::from(err).code(), tonic::Code::Unavailable);
+}
+
+/// Claims for `alice`: valid for ten minutes, with `nbf` and `iat` as given
+/// (seconds from now; negative is the past).
+fn timed(nbf: Option<i64>, iat: Option<i64>) -> Claims {
+    let at = |offset: i64| now().checked_add_signed(offset).unwrap();
+    Claims { sub: "alice".into(), exp: now() + 600, iat: iat.map(at), nbf: nbf.map(at) }
+}
+
+#[tokio::test]
+async fn a_token_not_yet_valid_or_issued_in_the_future_is_rejected_on_both_paths() {
+    let key = key_pair("key-1", 7);
+    let (url, _) = serve_jwks(serde_json::json!({ "keys": [key.jwk] }).to_string()).await;
+    let jwks = Authenticator::new(&AuthConfig::Jwks { url });
+    let hs = Authenticator::new(&AuthConfig::Hs256 { secret: "s3cret".into() });
+    // (claims, accepted?): within the leeway is fine, beyond it is not.
+    let cases = [
+        (timed(Some(-10), Some(-10)), true),
+        (timed(Some(30), None), true),
+        (timed(Some(3600), None), false),
+        (timed(None, Some(30)), true),
+        (timed(None, Some(3600)), false),
+    ];
+    for (claims, accepted) in cases {
+        let via_jwks = jwks.verify(&sign_claims(&key, &claims)).await;
+        let via_hs = hs.verify(&sign_hs256("s3cret", &claims)).await;
+        for (path, result) in [("JWKS", via_jwks), ("HS256", via_hs)] {
+            assert_eq!(result.is_ok(), accepted, "{path}, nbf {:?}, iat {:?}: {result:?}", claims.nbf, claims.iat);
+            if let Err(err) = result {
+                assert_eq!(tonic::Status::from(err).code(), tonic::Code::Unauthenticated);
+            }
+        }
+    }
 }

@@ -8,6 +8,7 @@ mod m20261123_000002_create_tags;
 mod m20261123_000003_create_user_revisions;
 mod m20261123_000004_create_outbox;
 mod m20261123_000005_add_series;
+mod m20261201_000001_quarantine_outbox_rows;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_create_user_revisions::Migration),
             Box::new(m20261123_000004_create_outbox::Migration),
             Box::new(m20261123_000005_add_series::Migration),
+            Box::new(m20261201_000001_quarantine_outbox_rows::Migration),
         ]
     }
 

@@ -9,7 +9,7 @@ use shared::{
     },
     status::{self, Violation},
 };
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 use crate::store::{self, entities::audit_entries};
 
@@ -36,8 +36,7 @@ fn invalid(reason: &str, field: &str, description: &str) -> Status {
 }
 
 fn internal(err: sea_orm::DbErr) -> Status {
-    tracing::error!(error = %err, "audit store error");
-    status::error(Code::Unavailable, "STORE_UNAVAILABLE", "the audit store is unavailable; retry later")
+    status::database_error(&err)
 }
 
 fn entry(row: audit_entries::Model) -> pb::AuditEntry {

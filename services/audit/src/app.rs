@@ -29,12 +29,13 @@ impl Application {
             migrations::audit::Migrator::up(&db, None).await.context("cannot migrate the database")?;
         }
         let tokens = PageTokens::new(settings.page_token_secret.as_bytes()).context("bad PAGE_TOKEN_SECRET")?;
+        let auth = Authenticator::new(&settings.auth);
         let mut host = Host::bind(settings.grpc_addr, &[FILE_DESCRIPTOR_SET]).await?;
-        host.add_service(AuditServiceServer::new(AuditApi::new(
-            db.clone(),
-            Authenticator::new(&settings.auth),
-            tokens,
-        )))
+        host.limit(settings.limits.clone(), Some(auth.clone()));
+        host.add_service(
+            AuditServiceServer::new(AuditApi::new(db.clone(), auth, tokens))
+                .max_decoding_message_size(settings.limits.max_message_bytes),
+        )
         .await;
         host.serve_callbacks(
             CallbackRouter::builder()

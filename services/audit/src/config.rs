@@ -8,7 +8,7 @@
 //! | `PUBSUB_NAME` | `pubsub` | the Dapr pub/sub component |
 //! | `TASK_EVENTS_TOPIC` | `task-events` | the topic audited |
 //! | `AUDIT_DEAD_LETTER_TOPIC` | `task-events-dlq` | where events that can never be recorded go |
-//! | `PAGE_TOKEN_SECRET`, `AUTH_*`, `APP_API_TOKEN`, `SHUTDOWN_GRACE_SECONDS` | as the task service | |
+//! | `PAGE_TOKEN_SECRET`, `AUTH_*`, `APP_API_TOKEN`, `SHUTDOWN_GRACE_SECONDS`, `GRPC_*`, `RATE_LIMIT_*` | as the task service | |
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -24,6 +24,8 @@ pub struct Settings {
     pub dead_letter_topic: String,
     pub page_token_secret: String,
     pub shutdown_grace: Duration,
+    /// Call time limit, streams per connection, message size, per-user rate.
+    pub limits: shared::grpc::Limits,
     pub auth: AuthConfig,
 }
 
@@ -39,6 +41,7 @@ impl Settings {
             dead_letter_topic: shared::config::string("AUDIT_DEAD_LETTER_TOPIC", "task-events-dlq"),
             page_token_secret: shared::config::string("PAGE_TOKEN_SECRET", "insecure-development-page-token-secret"),
             shutdown_grace: shared::config::shutdown_grace()?,
+            limits: shared::grpc::Limits::from_env()?,
             auth: AuthConfig::from_env(),
         })
     }
@@ -54,6 +57,7 @@ impl Settings {
             dead_letter_topic: "task-events-dlq".to_owned(),
             page_token_secret: "test".to_owned(),
             shutdown_grace: Duration::from_secs(5),
+            limits: shared::grpc::Limits::default().unthrottled(),
             auth: AuthConfig::Hs256 { secret: secret.to_owned() },
         }
     }

@@ -48,12 +48,13 @@ impl Application {
             webhooks: Webhooks::new(settings.webhook_timeout).context("cannot build the HTTP client")?,
             email: Email::new(&settings.sidecar, &settings.pubsub, &settings.email_binding),
         };
+        let auth = Authenticator::new(&settings.auth);
         let mut host = Host::bind(settings.grpc_addr, &[FILE_DESCRIPTOR_SET]).await?;
-        host.add_service(NotificationServiceServer::new(NotificationApi::new(
-            db.clone(),
-            Authenticator::new(&settings.auth),
-            tokens,
-        )))
+        host.limit(settings.limits.clone(), Some(auth.clone()));
+        host.add_service(
+            NotificationServiceServer::new(NotificationApi::new(db.clone(), auth, tokens))
+                .max_decoding_message_size(settings.limits.max_message_bytes),
+        )
         .await;
         let mut router = CallbackRouter::builder();
         for subscription in events::subscriptions(&app) {

@@ -14,7 +14,7 @@
 //! | `EMAIL_BINDING_NAME` | `email` | the Dapr `bindings.smtp` output binding |
 //! | `WEBHOOK_TIMEOUT_SECONDS` | `10` | per webhook request |
 //! | `DELIVERY_LEASE_SECONDS` | `120` | how long an in-flight attempt holds its delivery |
-//! | `PAGE_TOKEN_SECRET`, `AUTH_*`, `SHUTDOWN_GRACE_SECONDS` | as the task service | |
+//! | `PAGE_TOKEN_SECRET`, `AUTH_*`, `SHUTDOWN_GRACE_SECONDS`, `GRPC_*`, `RATE_LIMIT_*` | as the task service | |
 //! | `RUST_LOG`, `LOG_FORMAT`, `OTEL_EXPORTER_OTLP_ENDPOINT` | | logs and traces |
 
 use std::{net::SocketAddr, time::Duration};
@@ -37,6 +37,8 @@ pub struct Settings {
     pub lease: chrono::Duration,
     pub page_token_secret: String,
     pub shutdown_grace: Duration,
+    /// Call time limit, streams per connection, message size, per-user rate.
+    pub limits: shared::grpc::Limits,
     pub auth: AuthConfig,
 }
 
@@ -61,6 +63,7 @@ impl Settings {
             ),
             page_token_secret: shared::config::string("PAGE_TOKEN_SECRET", "insecure-development-page-token-secret"),
             shutdown_grace: shared::config::shutdown_grace()?,
+            limits: shared::grpc::Limits::from_env()?,
             auth: AuthConfig::from_env(),
         })
     }
@@ -81,6 +84,7 @@ impl Settings {
             lease: chrono::Duration::seconds(30),
             page_token_secret: "test".to_owned(),
             shutdown_grace: Duration::from_secs(5),
+            limits: shared::grpc::Limits::default().unthrottled(),
             auth: AuthConfig::Hs256 { secret: secret.to_owned() },
         }
     }

@@ -2,7 +2,7 @@
 //! canonical code, an `ErrorInfo` reason, a `BadRequest` for bad input).
 
 use shared::status::{self, Violation};
-use tonic::{Code, Status};
+use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -22,14 +22,7 @@ impl From<ApiError> for Status {
     fn from(err: ApiError) -> Self {
         match err {
             ApiError::Invalid(violations) => status::invalid_argument("INVALID_ARGUMENT", &violations),
-            ApiError::Store(e) => {
-                tracing::error!(error = %e, "notification store error");
-                status::error(
-                    Code::Unavailable,
-                    "STORE_UNAVAILABLE",
-                    "the notification store is unavailable; retry later",
-                )
-            }
+            ApiError::Store(e) => status::database_error(&e),
         }
     }
 }

@@ -53,6 +53,8 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let lazy = LazySidecar { cell: Arc::default(), settings: settings.clone() };
         let mut host = Host::bind(settings.grpc_addr, &[FILE_DESCRIPTOR_SET]).await?;
+        // No public API: only the time limit and stream count apply.
+        host.limit(settings.limits.clone(), None);
 
         let on_event = lazy.clone();
         let on_sweep = lazy.clone();

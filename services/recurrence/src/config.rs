@@ -11,6 +11,7 @@
 //! | `TASK_APP_ID` | `task` | the task service's Dapr app id |
 //! | `SWEEP_BINDING` | `recurrence-sweep` | the cron input binding |
 //! | `SHUTDOWN_GRACE_SECONDS` | `20` | drain time |
+//! | `GRPC_REQUEST_TIMEOUT_SECONDS`, `GRPC_MAX_CONCURRENT_STREAMS`, `GRPC_MAX_MESSAGE_BYTES`, `RATE_LIMIT_PER_USER`, `RATE_LIMIT_BURST` | `30`, `200`, 1 MiB, `100`, twice the rate | limits of every call ([`shared::grpc::Limits`]) |
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -28,6 +29,8 @@ pub struct Settings {
     pub sweep_binding: String,
     pub sidecar_wait: Duration,
     pub shutdown_grace: Duration,
+    /// Call time limit, streams per connection, message size, per-user rate.
+    pub limits: shared::grpc::Limits,
 }
 
 impl Settings {
@@ -45,6 +48,7 @@ impl Settings {
             sweep_binding: shared::config::string("SWEEP_BINDING", "recurrence-sweep"),
             sidecar_wait: Duration::from_secs(60),
             shutdown_grace: shared::config::shutdown_grace()?,
+            limits: shared::grpc::Limits::from_env()?,
         })
     }
 
@@ -61,6 +65,7 @@ impl Settings {
             sweep_binding: "recurrence-sweep".to_owned(),
             sidecar_wait: Duration::from_secs(20),
             shutdown_grace: Duration::from_secs(5),
+            limits: shared::grpc::Limits::default().unthrottled(),
         }
     }
 }

@@ -29,6 +29,8 @@ impl Application {
             settings: settings.clone(),
         };
         let mut host = Host::bind(settings.grpc_addr, &[FILE_DESCRIPTOR_SET]).await?;
+        // No public API: only the time limit and stream count apply.
+        host.limit(settings.limits.clone(), None);
         let on_job = app.clone();
         host.serve_callbacks(
             CallbackRouter::builder()

@@ -15,6 +15,7 @@
 //! | `REMINDER_JOB_RETRY_INTERVAL_MS` | `5000` | scheduler retry interval after a transient callback failure |
 //! | `REMINDER_JOB_MAX_RETRIES` | `720` | …and how many times (default: an hour) |
 //! | `SHUTDOWN_GRACE_SECONDS` | `20` | drain time after SIGTERM |
+//! | `GRPC_REQUEST_TIMEOUT_SECONDS`, `GRPC_MAX_CONCURRENT_STREAMS`, `GRPC_MAX_MESSAGE_BYTES`, `RATE_LIMIT_PER_USER`, `RATE_LIMIT_BURST` | `30`, `200`, 1 MiB, `100`, twice the rate | limits of every call ([`shared::grpc::Limits`]) |
 //! | `RUST_LOG`, `LOG_FORMAT`, `OTEL_EXPORTER_OTLP_ENDPOINT` | | logs and traces |
 
 use std::{net::SocketAddr, time::Duration};
@@ -36,6 +37,8 @@ pub struct Settings {
     pub max_lateness: chrono::Duration,
     pub job_retry: RetryPolicy,
     pub shutdown_grace: Duration,
+    /// Call time limit, streams per connection, message size, per-user rate.
+    pub limits: shared::grpc::Limits,
 }
 
 impl Settings {
@@ -60,6 +63,7 @@ impl Settings {
                     .context("too large")?,
             },
             shutdown_grace: shared::config::shutdown_grace()?,
+            limits: shared::grpc::Limits::from_env()?,
         })
     }
 
@@ -77,6 +81,7 @@ impl Settings {
             max_lateness: chrono::Duration::hours(24),
             job_retry: RetryPolicy { interval: Duration::from_millis(200), max_retries: 50 },
             shutdown_grace: Duration::from_secs(5),
+            limits: shared::grpc::Limits::default().unthrottled(),
         }
     }
 }

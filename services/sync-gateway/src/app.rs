@@ -37,8 +37,12 @@ impl Application {
         let auth = Authenticator::new(&settings.auth);
 
         let mut host = Host::bind(settings.grpc_addr, &[FILE_DESCRIPTOR_SET]).await?;
-        host.add_service(SyncServiceServer::new(SyncApi { hub: hub.clone(), feed: feed.clone(), auth: auth.clone() }))
-            .await;
+        host.limit(settings.limits.clone(), Some(auth.clone()));
+        host.add_service(
+            SyncServiceServer::new(SyncApi { hub: hub.clone(), feed: feed.clone(), auth: auth.clone() })
+                .max_decoding_message_size(settings.limits.max_message_bytes),
+        )
+        .await;
         let live = hub.clone();
         // Every replica must see every event: in Kubernetes the gateway's
         // pub/sub component uses a per-pod consumer group (see the chart).

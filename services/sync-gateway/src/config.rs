@@ -9,7 +9,7 @@
 //! | `TASK_APP_ID` | `task` | the task service's Dapr app id |
 //! | `PUBSUB_NAME`, `TASK_EVENTS_TOPIC` | `pubsub`, `task-events` | where changes come from |
 //! | `SYNC_CONNECTION_BUFFER` | `256` | events a connection may lag before it must resync |
-//! | `AUTH_*`, `APP_API_TOKEN`, `SHUTDOWN_GRACE_SECONDS` | as the task service | |
+//! | `AUTH_*`, `APP_API_TOKEN`, `SHUTDOWN_GRACE_SECONDS`, `GRPC_*`, `RATE_LIMIT_*` | as the task service | |
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -26,6 +26,8 @@ pub struct Settings {
     pub topic: String,
     pub connection_buffer: usize,
     pub shutdown_grace: Duration,
+    /// Call time limit, streams per connection, message size, per-user rate.
+    pub limits: shared::grpc::Limits,
     pub auth: AuthConfig,
 }
 
@@ -47,6 +49,7 @@ impl Settings {
             topic: shared::config::string("TASK_EVENTS_TOPIC", "task-events"),
             connection_buffer: shared::config::parse("SYNC_CONNECTION_BUFFER", 256)?,
             shutdown_grace: shared::config::shutdown_grace()?,
+            limits: shared::grpc::Limits::from_env()?,
             auth: AuthConfig::from_env(),
         })
     }
@@ -61,6 +64,7 @@ impl Settings {
             topic: "task-events".to_owned(),
             connection_buffer,
             shutdown_grace: Duration::from_secs(5),
+            limits: shared::grpc::Limits::default().unthrottled(),
             auth: AuthConfig::Hs256 { secret: secret.to_owned() },
         }
     }

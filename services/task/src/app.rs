@@ -35,10 +35,13 @@ impl Application {
         }
         let page_tokens = PageTokens::new(settings.page_token_secret.as_bytes()).context("bad PAGE_TOKEN_SECRET")?;
         let service = TaskService::new(db, settings.topic.clone(), page_tokens);
-        let api = TaskApi::new(service.clone(), Authenticator::new(&settings.auth));
+        let auth = Authenticator::new(&settings.auth);
+        let api = TaskApi::new(service.clone(), auth.clone());
 
         let mut host = Host::bind(settings.grpc_addr, &[FILE_DESCRIPTOR_SET]).await?;
-        host.add_service(TaskServiceServer::new(api)).await;
+        host.limit(settings.limits.clone(), Some(auth));
+        host.add_service(TaskServiceServer::new(api).max_decoding_message_size(settings.limits.max_message_bytes))
+            .await;
         // The sidecar's view of the app: health probe, invocable methods.
         host.serve_callbacks(crate::api::internal::callbacks(service.clone()));
         let relay_stats = Arc::default();

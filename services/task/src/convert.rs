@@ -153,13 +153,19 @@ pub fn parse_priority(raw: i32) -> Result<Priority, Invalid> {
 }
 
 /// Tag names, de-duplicated. Whether they exist is the store's question.
+/// The task's tags; each may appear once (the API says so), so a repeat is
+/// an error naming it rather than silently dropped.
 pub fn parse_tags(raw: &[String]) -> Result<Vec<TagId>, Invalid> {
-    let mut tags = Vec::with_capacity(raw.len());
+    let mut tags: Vec<TagId> = Vec::with_capacity(raw.len());
     for (i, name) in raw.iter().enumerate() {
         let id = TagId::from_name(name).map_err(|e| e.under(&format!("tags[{i}]")))?;
-        if !tags.contains(&id) {
-            tags.push(id);
+        if let Some(first) = tags.iter().position(|t| *t == id) {
+            return Err(Invalid::new(
+                format!("tags[{i}]"),
+                format!("repeats tags[{first}]: each tag appears at most once"),
+            ));
         }
+        tags.push(id);
     }
     Ok(tags)
 }

@@ -73,15 +73,7 @@ impl From<Error> for Status {
                 [("name".to_owned(), name)].into(),
             ),
             Error::FailedPrecondition { reason, message } => status::error(Code::FailedPrecondition, reason, message),
-            Error::Database(db) => {
-                let unavailable = matches!(db, sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_));
-                tracing::error!(error.message = %db, error.cause_chain = ?db, "database error");
-                if unavailable {
-                    status::error(Code::Unavailable, "DATABASE_UNAVAILABLE", "the database is unavailable; retry later")
-                } else {
-                    status::error(Code::Internal, "INTERNAL", "internal error")
-                }
-            }
+            Error::Database(db) => status::database_error(&db),
             Error::Internal(e) => {
                 tracing::error!(error.message = %e, error.cause_chain = ?e, "internal error");
                 status::error(Code::Internal, "INTERNAL", "internal error")

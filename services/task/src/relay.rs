@@ -17,6 +17,11 @@
 //!   between acknowledgements and their marks publishes those rows again (at
 //!   most one per chain in flight; at-least-once — consumers deduplicate on
 //!   the event id).
+//! - **A row that cannot be published is quarantined**, never marked sent:
+//!   if its stored event does not decode, the relay stamps
+//!   `quarantine_time` and `quarantine_reason`, logs an ERROR
+//!   (`outbox_quarantined = true`) and goes on with the user's later events;
+//!   the row stays for an operator and counts in `tasks.outbox.quarantined`.
 //! - **Backlog** size and age are logged and exported as metrics.
 
 use std::{
@@ -73,6 +78,8 @@ pub struct RelayStats {
     pub backlog: AtomicI64,
     pub oldest_age_ms: AtomicI64,
     pub published: AtomicI64,
+    /// Rows in quarantine (not publishable), counted with the backlog.
+    pub quarantined: AtomicI64,
 }
 
 /// Exports `stats` through `meter` as OpenTelemetry instruments, read at
@@ -80,7 +87,9 @@ pub struct RelayStats {
 ///
 /// - `tasks.outbox.backlog` (gauge, `{event}`): rows not yet acknowledged;
 /// - `tasks.outbox.oldest_age` (gauge, `s`): age of the oldest of them;
-/// - `tasks.outbox.published` (counter, `{event}`): rows published by this process.
+/// - `tasks.outbox.published` (counter, `{event}`): rows published by this process;
+/// - `tasks.outbox.quarantined` (gauge, `{event}`): rows that cannot be
+///   published (an alert should fire when it is above 0).
 pub fn register_metrics(meter: &opentelemetry::metrics::Meter, stats: &Arc<RelayStats>) {
     let backlog = stats.clone();
     meter
@@ -104,6 +113,13 @@ pub fn register_metrics(meter: &opentelemetry::metrics::Meter, stats: &Arc<Relay
         .with_callback(move |counter| {
             counter.observe(u64::try_from(published.published.load(Ordering::Relaxed)).unwrap_or(0), &[]);
         })
+        .build();
+    let quarantined = stats.clone();
+    meter
+        .i64_observable_gauge("tasks.outbox.quarantined")
+        .with_description("Outbox rows that cannot be published and wait for an operator")
+        .with_unit("{event}")
+        .with_callback(move |gauge| gauge.observe(quarantined.quarantined.load(Ordering::Relaxed), &[]))
         .build();
 }
 
@@ -224,6 +240,7 @@ impl Relay {
     async fn publish_pending(&self, publisher: &Sidecar) -> Result<usize, BatchError> {
         let rows = outbox::Entity::find()
             .filter(outbox::Column::PublishTime.is_null())
+            .filter(outbox::Column::QuarantineTime.is_null())
             .order_by_asc(outbox::Column::Id)
             .limit(self.config.batch_size)
             .all(&self.db)
@@ -263,23 +280,41 @@ impl Relay {
         (published, Ok(()))
     }
 
+    /// Publishes `row` and marks it sent, or quarantines it if it can never
+    /// be published; either way the chain goes on.
     async fn publish_row(&self, publisher: &Sidecar, row: &outbox::Model) -> Result<(), BatchError> {
-        match self.outgoing(row) {
-            Some(event) => publisher.publish(&row.topic, &event).await?,
-            None => tracing::error!(outbox_id = row.id, "outbox row cannot be decoded: skipped"),
-        }
+        let (column, reason) = match self.outgoing(row) {
+            Ok(event) => {
+                publisher.publish(&row.topic, &event).await?;
+                (outbox::Column::PublishTime, None)
+            }
+            Err(reason) => {
+                tracing::error!(
+                    outbox_quarantined = true,
+                    outbox_id = row.id,
+                    event_id = %row.event_id,
+                    user_id = %row.user_id,
+                    %reason,
+                    "outbox row cannot be published: quarantined"
+                );
+                self.stats.quarantined.fetch_add(1, Ordering::Relaxed);
+                (outbox::Column::QuarantineTime, Some(reason))
+            }
+        };
         outbox::Entity::update_many()
-            .col_expr(outbox::Column::PublishTime, Expr::value(to_micros(Utc::now())))
+            .col_expr(column, Expr::value(to_micros(Utc::now())))
+            .col_expr(outbox::Column::QuarantineReason, Expr::value(reason))
             .filter(outbox::Column::Id.eq(row.id))
             .exec(&self.db)
             .await?;
         Ok(())
     }
 
-    fn outgoing(&self, row: &outbox::Model) -> Option<OutgoingEvent> {
-        let event = pb::TaskEvent::decode(row.payload.as_slice()).ok()?;
-        let data = json::to_value(&event).ok()?;
-        Some(OutgoingEvent {
+    /// The row's CloudEvent, or why it cannot have one.
+    fn outgoing(&self, row: &outbox::Model) -> Result<OutgoingEvent, String> {
+        let event = pb::TaskEvent::decode(row.payload.as_slice()).map_err(|e| format!("payload: {e}"))?;
+        let data = json::to_value(&event).map_err(|e| format!("JSON: {e}"))?;
+        Ok(OutgoingEvent {
             id: row.event_id.clone(),
             event_type: row.event_type.clone(),
             source: self.config.app_id.clone(),
@@ -292,15 +327,29 @@ impl Relay {
     }
 
     async fn report_backlog(&self) {
-        let result = outbox::Entity::find()
+        let pending = outbox::Entity::find()
             .select_only()
             .column_as(Expr::col(outbox::Column::Id).count(), "backlog")
             .column_as(outbox::Column::CreateTime.min(), "oldest")
             .filter(outbox::Column::PublishTime.is_null())
+            .filter(outbox::Column::QuarantineTime.is_null())
             .into_tuple::<(i64, Option<i64>)>()
             .one(&self.db)
             .await;
-        let Ok(Some((backlog, oldest))) = result else { return };
+        let quarantined = outbox::Entity::find()
+            .select_only()
+            .column_as(Expr::col(outbox::Column::Id).count(), "quarantined")
+            .filter(outbox::Column::QuarantineTime.is_not_null())
+            .into_tuple::<i64>()
+            .one(&self.db)
+            .await;
+        if let Ok(Some(quarantined)) = quarantined {
+            self.stats.quarantined.store(quarantined, Ordering::Relaxed);
+            if quarantined > 0 {
+                tracing::error!(outbox_quarantined = true, quarantined, "outbox rows in quarantine");
+            }
+        }
+        let Ok(Some((backlog, oldest))) = pending else { return };
         let age_ms = oldest.map_or(0, |t| (to_micros(Utc::now()) - t) / 1000);
         self.stats.backlog.store(backlog, Ordering::Relaxed);
         self.stats.oldest_age_ms.store(age_ms, Ordering::Relaxed);

@@ -175,3 +175,123 @@ impl Scheduler {
         self.process = Some(process);
     }
 }
+
+/// A PostgreSQL server of this test (initdb + pg_ctl on a free port, in a
+/// fresh directory), for tests that restart or stop the database. The
+/// server binaries come from Debian's packages (`scripts/with-test-stack.sh`
+/// installs them); as root the cluster runs as the `postgres` user, since
+/// initdb refuses root.
+pub struct Postgres {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Postgres {
+    /// Initialises and starts a durable cluster (fsync on, as in production).
+    ///
+    /// # Panics
+    /// When PostgreSQL's server binaries are missing or it does not start.
+    pub fn start() -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|versions| {
+                let mut dirs: Vec<PathBuf> = versions.filter_map(|v| v.ok().map(|v| v.path().join("bin"))).collect();
+                dirs.sort();
+                dirs.pop()
+            })
+            .filter(|bin| bin.join("pg_ctl").exists())
+            .unwrap_or_else(|| {
+                panic!("no PostgreSQL server binaries in /usr/lib/postgresql: run scripts/with-test-stack.sh")
+            });
+        let dir = scratch_dir("postgres");
+        let pg = Self { bin, dir, port: free_port() };
+        if is_root() {
+            run("chmod", &["755".as_ref(), pg.dir.as_os_str()]);
+            run("chown", &["postgres:".as_ref(), pg.dir.as_os_str()]);
+        }
+        let data = pg.dir.join("data");
+        pg.as_postgres(
+            "initdb",
+            &["-D", &data.display().to_string(), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"],
+        );
+        pg.restart_with("start");
+        pg
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/postgres`.
+    pub fn admin_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// The URL of a new, empty database on this server.
+    pub async fn fresh_database(&self) -> String {
+        use sea_orm::{ConnectionTrait, Database};
+        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(self.admin_url()).await.unwrap_or_else(|e| panic!("cannot connect: {e}"));
+        admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.unwrap_or_else(|e| panic!("{e}"));
+        let _ = admin.close().await;
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// `pg_ctl restart -m fast`: every session is terminated (SQLSTATE
+    /// 57P01, "terminating connection due to administrator command").
+    pub fn restart(&self) {
+        self.restart_with("restart");
+    }
+
+    /// `pg_ctl stop -m fast`: down until [`Postgres::start_again`].
+    pub fn stop(&self) {
+        let data = self.dir.join("data").display().to_string();
+        self.as_postgres("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"]);
+    }
+
+    pub fn start_again(&self) {
+        self.restart_with("start");
+    }
+
+    fn restart_with(&self, verb: &str) {
+        let data = self.dir.join("data").display().to_string();
+        let log = self.dir.join("log").display().to_string();
+        let options =
+            format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200", self.port, self.dir.display());
+        self.as_postgres("pg_ctl", &["-D", &data, "-l", &log, "-m", "fast", "-w", "-o", &options, verb]);
+    }
+
+    fn as_postgres(&self, program: &str, args: &[&str]) {
+        let program = self.bin.join(program).display().to_string();
+        let mut argv: Vec<&str> = Vec::new();
+        if is_root() {
+            argv.extend(["runuser", "-u", "postgres", "--"]);
+        }
+        argv.push(&program);
+        argv.extend(args);
+        let output = std::process::Command::new(argv[0])
+            .args(&argv[1..])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+        assert!(output.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.dir.join("data").display().to_string();
+        let program = self.bin.join("pg_ctl").display().to_string();
+        let mut command =
+            if is_root() { std::process::Command::new("runuser") } else { std::process::Command::new(&program) };
+        if is_root() {
+            command.args(["-u", "postgres", "--", &program]);
+        }
+        let _ = command.args(["-D", &data, "-m", "immediate", "stop"]).output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+fn run(program: &str, args: &[&std::ffi::OsStr]) {
+    let _ = std::process::Command::new(program).args(args).status();
+}

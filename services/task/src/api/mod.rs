@@ -68,11 +68,14 @@ pub(crate) fn content(task: &pb::Task) -> Result<TaskContent> {
 }
 
 /// Paths that name output-only fields: ignored, as AIP-203 asks.
-const OUTPUT_ONLY_PATHS: &[&str] =
-    &["state", "create_time", "update_time", "complete_time", "delete_time", "etag", "revision"];
+/// Every OUTPUT_ONLY field of `Task`, read from the proto's annotations.
+static OUTPUT_ONLY_PATHS: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(shared::proto::output_only_fields::<pb::Task>);
 
 /// The fields an update mask names (AIP-134): empty means every populated
-/// field, `*` every mutable one.
+/// field, `*` every mutable one. One rule for every OUTPUT_ONLY field (`name`
+/// and the server-set ones alike, AIP-203): naming it asks for no change and
+/// is ignored; a path that is no field of `Task` is an error.
 fn masked_fields(task: &pb::Task, mask: Option<&prost_types::FieldMask>) -> Result<Vec<Field>> {
     let paths = mask.map(|m| m.paths.as_slice()).unwrap_or_default();
     if paths.is_empty() {
@@ -95,14 +98,12 @@ fn masked_fields(task: &pb::Task, mask: Option<&prost_types::FieldMask>) -> Resu
         }
         if let Some(field) = Field::from_path(path) {
             fields.push(field);
-        } else if path == "name" {
-            return Err(Error::invalid("IMMUTABLE_FIELD", format!("update_mask.paths[{i}]"), "`name` is immutable"));
-        } else if !OUTPUT_ONLY_PATHS.contains(&path) {
+        } else if !OUTPUT_ONLY_PATHS.iter().any(|p| p == path) {
             return Err(Error::invalid(
                 "UNKNOWN_FIELD",
                 format!("update_mask.paths[{i}]"),
                 format!(
-                    "`{path}` is not an updatable field; use title, description, priority, tags, due, reminders, recurrence"
+                    "`{path}` is not a field of Task; the updatable ones are title, description, priority, tags, due, reminders, recurrence"
                 ),
             ));
         }

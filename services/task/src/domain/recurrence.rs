@@ -175,22 +175,26 @@ impl RecurrenceSpec {
             Missing::Clamp => MissingDatePolicy::Clamp,
             Missing::Skip => MissingDatePolicy::Skip,
         };
-        Rule::new(pattern, end, zone, missing).map_err(invalid_from_rule_error)
+        Rule::new(pattern, end, zone, missing).map_err(|err| self.invalid(&err))
+    }
+
+    /// The engine names fields by its own vocabulary; this names the API's
+    /// field that holds the wrong value.
+    fn invalid(&self, err: &RuleError) -> Invalid {
+        let field = match err.field() {
+            "monthly_by.day_of_month" => "day_of_month",
+            "monthly_by.nth_weekday" => "nth_weekday.n",
+            "monthly_by" if self.nth_weekday.is_some() => "nth_weekday",
+            "monthly_by" => "day_of_month",
+            "end" => "count",
+            other => other,
+        };
+        Invalid::new(field, err.to_string())
     }
 }
 
 fn weekday(n: u8) -> Option<Weekday> {
     Weekday::try_from(n.checked_sub(1)?).ok()
-}
-
-/// The engine names fields by its own vocabulary; map them to the API's.
-fn invalid_from_rule_error(err: RuleError) -> Invalid {
-    let field = match err.field() {
-        "monthly_by" => "day_of_month",
-        "end" => "count",
-        other => other,
-    };
-    Invalid::new(field, err.to_string())
 }
 
 #[cfg(test)]
@@ -217,6 +221,10 @@ mod tests {
             field(RuleInput { frequency: Some(Freq::Monthly), day_of_month: Some(32), ..RuleInput::default() }),
             "day_of_month"
         );
+        let sixth_monday = Some((6, Weekday::Mon));
+        let monthly = RuleInput { frequency: Some(Freq::Monthly), nth_weekday: sixth_monday, ..RuleInput::default() };
+        assert_eq!(field(monthly), "nth_weekday.n", "the position is what is wrong, not the day of month");
+        assert_eq!(field(RuleInput { nth_weekday: Some((1, Weekday::Mon)), ..daily() }), "nth_weekday");
     }
 
     #[test]

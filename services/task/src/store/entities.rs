@@ -118,6 +118,9 @@ pub mod outbox {
         pub traceparent: Option<String>,
         pub create_time: i64,
         pub publish_time: Option<i64>,
+        /// Set instead of `publish_time` when the row cannot be published.
+        pub quarantine_time: Option<i64>,
+        pub quarantine_reason: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -24,7 +24,7 @@ async fn calls_without_a_valid_token_are_unauthenticated(backend: Backend) {
     let expired = {
         // jsonwebtoken allows 60 s of leeway; be well past it.
         use jsonwebtoken::{EncodingKey, Header, encode};
-        let claims = shared::auth::Claims { sub: ALICE.into(), exp: 1_000_000, iat: None };
+        let claims = shared::auth::Claims { sub: ALICE.into(), exp: 1_000_000, iat: None, nbf: None };
         encode(&Header::default(), &claims, &EncodingKey::from_secret(SECRET.as_bytes())).unwrap()
     };
     for header in [

@@ -31,9 +31,16 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// [`spawn_app`] with test settings changed by `adjust`.
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     shared::telemetry::init_for_tests();
     let url = shared::testing::fresh_database(backend).await.expect("fresh database");
-    let app = Application::build(Settings::for_tests(&url, SECRET)).await.expect("build app");
+    let mut settings = Settings::for_tests(&url, SECRET);
+    adjust(&mut settings);
+    let app = Application::build(settings).await.expect("build app");
     let addr = app.addr();
     let db = app.db().clone();
     let shutdown = CancellationToken::new();

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod isolation;
+mod limits;
 mod outbox;
 mod pagination;
 mod priorities_and_preview;

@@ -4,7 +4,10 @@
 //! standard `grpc.health.v1.Health` service and server reflection in both
 //! `v1` and `v1alpha` (the `grpcurl` on PyPI speaks only v1alpha) — and
 //! [`serve`] runs a router on a pre-bound listener until a token is
-//! cancelled, with a span per request, then drains in-flight calls.
+//! cancelled, with a span per request and the caller [`limits`], then
+//! drains in-flight calls.
+
+pub mod limits;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -12,7 +15,8 @@ use tonic::service::RoutesBuilder;
 use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::server::HealthReporter;
 
-use crate::telemetry;
+use crate::{auth::Authenticator, telemetry};
+pub use limits::{Limits, Rate};
 
 /// Routes with health and reflection already added, and the health handle.
 pub struct StandardRoutes {
@@ -39,19 +43,24 @@ pub fn standard_routes(descriptor_sets: &[&'static [u8]]) -> Result<StandardRout
     Ok(StandardRoutes { routes, health })
 }
 
-/// Serves `routes` on `listener` until `shutdown` is cancelled, then stops
-/// accepting and waits for in-flight requests to finish.
+/// Serves `routes` on `listener` within `limits` until `shutdown` is
+/// cancelled, then stops accepting and waits for in-flight requests to
+/// finish. `auth` identifies users for the per-user rate limit.
 ///
 /// Accepted sockets get `TCP_NODELAY`: without it, Nagle's algorithm holds
 /// back the last segment of a response that spans several until the
 /// client's delayed ACK arrives, about 40 ms on Linux.
-pub async fn serve(
+async fn serve(
     routes: RoutesBuilder,
     listener: TcpListener,
+    limits: Limits,
+    auth: Option<Authenticator>,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
     Server::builder()
+        .max_concurrent_streams(Some(limits.max_concurrent_streams))
         .trace_fn(telemetry::grpc_request_span)
+        .layer(limits::LimitsLayer::new(&limits, auth))
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown.cancelled_owned())
         .await
@@ -81,6 +90,8 @@ pub struct Host {
     health: HealthReporter,
     services: Vec<&'static str>,
     callbacks: Option<crate::dapr::CallbackRouter>,
+    limits: Limits,
+    auth: Option<Authenticator>,
 }
 
 impl Host {
@@ -88,7 +99,29 @@ impl Host {
         let StandardRoutes { routes, health } = standard_routes(descriptor_sets)?;
         let listener = TcpListener::bind(addr).await.map_err(|source| HostError::Bind { addr, source })?;
         let addr = listener.local_addr().map_err(|source| HostError::Bind { addr, source })?;
-        Ok(Self { addr, listener, routes, health, services: Vec::new(), callbacks: None })
+        Ok(Self {
+            addr,
+            listener,
+            routes,
+            health,
+            services: Vec::new(),
+            callbacks: None,
+            limits: Limits::default(),
+            auth: None,
+        })
+    }
+
+    /// Serves within `limits` (the default: [`Limits::default`]); `auth`
+    /// identifies the user of a call for the per-user rate.
+    pub fn limit(&mut self, limits: Limits, auth: Option<Authenticator>) {
+        self.limits = limits;
+        self.auth = auth;
+    }
+
+    /// The limits the server runs with (services apply
+    /// [`Limits::max_message_bytes`] to their decoders).
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// The bound address (the real port when 0 was asked for).
@@ -123,10 +156,10 @@ impl Host {
     /// sidecar stop sending work), stop accepting, and give in-flight calls
     /// up to `grace` to finish.
     pub async fn run_until(self, shutdown: CancellationToken, grace: std::time::Duration) -> Result<(), HostError> {
-        let Self { addr, listener, routes, health, services, callbacks } = self;
+        let Self { addr, listener, routes, health, services, callbacks, limits, auth } = self;
         tracing::info!(%addr, "gRPC server listening");
         let stop = CancellationToken::new();
-        let mut server = tokio::spawn(serve(routes, listener, stop.clone()));
+        let mut server = tokio::spawn(serve(routes, listener, limits, auth, stop.clone()));
         tokio::select! {
             result = &mut server => return flatten(result),
             () = shutdown.cancelled() => {}
