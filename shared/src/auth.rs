@@ -116,37 +116,59 @@ fn now_secs() -> u64 {
 
 /// How tokens are verified; built from the environment by [`AuthConfig::from_env`].
 #[derive(Clone)]
-pub enum AuthConfig {
+pub struct AuthConfig {
+    pub keys: Keys,
+    /// When set, a token's `iss` must be this.
+    pub issuer: Option<String>,
+    /// When set, a token's `aud` must include this.
+    pub audience: Option<String>,
+}
+
+/// Where the keys that sign tokens come from.
+#[derive(Clone)]
+pub enum Keys {
+    /// A shared HS256 secret (development).
     Hs256 { secret: String },
+    /// RS256/ES256 public keys from a JWKS URL (production).
     Jwks { url: String },
 }
 
 impl std::fmt::Debug for AuthConfig {
     // The secret never reaches logs.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AuthConfig::Hs256 { .. } => f.write_str("Hs256 { secret: <redacted> }"),
-            AuthConfig::Jwks { url } => write!(f, "Jwks {{ url: {url} }}"),
-        }
+        let keys = match &self.keys {
+            Keys::Hs256 { .. } => "Hs256 { secret: <redacted> }".to_owned(),
+            Keys::Jwks { url } => format!("Jwks {{ url: {url} }}"),
+        };
+        write!(f, "AuthConfig {{ keys: {keys}, issuer: {:?}, audience: {:?} }}", self.issuer, self.audience)
     }
 }
 
 impl AuthConfig {
-    /// `AUTH_JWKS_URL` if set, else `AUTH_HS256_SECRET`, else the development secret.
-    pub fn from_env() -> Self {
-        if let Some(url) = non_empty_env("AUTH_JWKS_URL") {
-            return AuthConfig::Jwks { url };
-        }
-        let secret = non_empty_env("AUTH_HS256_SECRET").unwrap_or_else(|| {
-            tracing::warn!("AUTH_HS256_SECRET is not set: using the insecure development secret");
-            DEV_HS256_SECRET.to_owned()
-        });
-        AuthConfig::Hs256 { secret }
+    /// HS256 tokens signed with `secret`, no issuer or audience required.
+    pub fn hs256(secret: impl Into<String>) -> Self {
+        Self { keys: Keys::Hs256 { secret: secret.into() }, issuer: None, audience: None }
     }
-}
 
-fn non_empty_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    /// Tokens signed by the keys at `url`, no issuer or audience required.
+    pub fn jwks(url: impl Into<String>) -> Self {
+        Self { keys: Keys::Jwks { url: url.into() }, issuer: None, audience: None }
+    }
+
+    /// `AUTH_JWKS_URL` if set, else `AUTH_HS256_SECRET`, else the development
+    /// secret; `AUTH_ISSUER` and `AUTH_AUDIENCE` when set.
+    pub fn from_env() -> Self {
+        let keys = match crate::config::var("AUTH_JWKS_URL") {
+            Some(url) => Keys::Jwks { url },
+            None => Keys::Hs256 {
+                secret: crate::config::var("AUTH_HS256_SECRET").unwrap_or_else(|| {
+                    tracing::warn!("AUTH_HS256_SECRET is not set: using the insecure development secret");
+                    DEV_HS256_SECRET.to_owned()
+                }),
+            },
+        };
+        Self { keys, issuer: crate::config::var("AUTH_ISSUER"), audience: crate::config::var("AUTH_AUDIENCE") }
+    }
 }
 
 /// Verifies bearer tokens. Cheap to clone.
@@ -174,21 +196,15 @@ struct JwksCache {
 
 impl Authenticator {
     pub fn new(config: &AuthConfig) -> Self {
-        let keys = match config {
-            AuthConfig::Hs256 { secret } => KeySource::Secret(DecodingKey::from_secret(secret.as_bytes())),
-            AuthConfig::Jwks { url } => KeySource::Jwks {
+        let keys = match &config.keys {
+            Keys::Hs256 { secret } => KeySource::Secret(DecodingKey::from_secret(secret.as_bytes())),
+            Keys::Jwks { url } => KeySource::Jwks {
                 url: url.clone(),
                 http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default(),
                 cache: RwLock::new(JwksCache::default()),
             },
         };
-        Self {
-            inner: Arc::new(Inner {
-                keys,
-                issuer: non_empty_env("AUTH_ISSUER"),
-                audience: non_empty_env("AUTH_AUDIENCE"),
-            }),
-        }
+        Self { inner: Arc::new(Inner { keys, issuer: config.issuer.clone(), audience: config.audience.clone() }) }
     }
 
     /// The user of a request, from its `authorization` metadata.
@@ -223,17 +239,22 @@ impl Authenticator {
 
     fn validation(&self, alg: Algorithm) -> Validation {
         let mut validation = Validation::new(alg);
-        validation.set_required_spec_claims(&["exp", "sub"]);
         validation.leeway = CLOCK_LEEWAY.as_secs();
         validation.validate_nbf = true;
         validation.validate_aud = false;
+        // A configured audience or issuer must be present, not just right
+        // when present: jsonwebtoken checks only the claims it requires.
+        let mut required = vec!["exp", "sub"];
         if let Some(aud) = &self.inner.audience {
             validation.set_audience(&[aud]);
             validation.validate_aud = true;
+            required.push("aud");
         }
         if let Some(iss) = &self.inner.issuer {
             validation.set_issuer(&[iss]);
+            required.push("iss");
         }
+        validation.set_required_spec_claims(&required);
         validation
     }
 

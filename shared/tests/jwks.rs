@@ -81,7 +81,7 @@ async fn serve_jwks(body: String) -> (String, Arc<AtomicUsize>) {
 async fn es256_tokens_verify_against_a_fetched_and_cached_jwks() {
     let key = key_pair("key-1", 7);
     let (url, hits) = serve_jwks(serde_json::json!({ "keys": [key.jwk] }).to_string()).await;
-    let auth = Authenticator::new(&AuthConfig::Jwks { url });
+    let auth = Authenticator::new(&AuthConfig::jwks(url));
 
     assert_eq!(auth.verify(&sign(&key, "alice")).await.unwrap().as_str(), "alice");
     assert_eq!(auth.verify(&sign(&key, "bob")).await.unwrap().as_str(), "bob");
@@ -93,7 +93,7 @@ async fn tokens_from_unknown_keys_or_other_algorithms_are_rejected() {
     let known = key_pair("key-1", 7);
     let stranger = key_pair("key-2", 9);
     let (url, _) = serve_jwks(serde_json::json!({ "keys": [known.jwk] }).to_string()).await;
-    let auth = Authenticator::new(&AuthConfig::Jwks { url });
+    let auth = Authenticator::new(&AuthConfig::jwks(url));
 
     assert!(matches!(auth.verify(&sign(&stranger, "mallory")).await, Err(AuthError::UnknownKey(_))));
     // A key that claims a known kid but signs with another key fails the signature.
@@ -107,7 +107,7 @@ async fn tokens_from_unknown_keys_or_other_algorithms_are_rejected() {
 #[tokio::test]
 async fn an_unreachable_jwks_is_unavailable_not_unauthenticated() {
     let key = key_pair("key-1", 7);
-    let auth = Authenticator::new(&AuthConfig::Jwks { url: "http://127.0.0.1:9/jwks.json".into() });
+    let auth = Authenticator::new(&AuthConfig::jwks("http://127.0.0.1:9/jwks.json"));
     let err = auth.verify(&sign(&key, "alice")).await.unwrap_err();
     assert!(matches!(err, AuthError::Jwks(_)));
     assert_eq!(tonic::Status::from(err).code(), tonic::Code::Unavailable);
@@ -124,8 +124,8 @@ fn timed(nbf: Option<i64>, iat: Option<i64>) -> Claims {
 async fn a_token_not_yet_valid_or_issued_in_the_future_is_rejected_on_both_paths() {
     let key = key_pair("key-1", 7);
     let (url, _) = serve_jwks(serde_json::json!({ "keys": [key.jwk] }).to_string()).await;
-    let jwks = Authenticator::new(&AuthConfig::Jwks { url });
-    let hs = Authenticator::new(&AuthConfig::Hs256 { secret: "s3cret".into() });
+    let jwks = Authenticator::new(&AuthConfig::jwks(url));
+    let hs = Authenticator::new(&AuthConfig::hs256("s3cret"));
     // (claims, accepted?): within the leeway is fine, beyond it is not.
     let cases = [
         (timed(Some(-10), Some(-10)), true),
@@ -143,5 +143,61 @@ async fn a_token_not_yet_valid_or_issued_in_the_future_is_rejected_on_both_paths
                 assert_eq!(tonic::Status::from(err).code(), tonic::Code::Unauthenticated);
             }
         }
+    }
+}
+
+/// A token with `header` and `claims` as JSON, signed (or not) as given.
+fn forge(header: serde_json::Value, claims: serde_json::Value, signature: &str) -> String {
+    let part = |v: serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    format!("{}.{}.{signature}", part(header), part(claims))
+}
+
+#[tokio::test]
+async fn the_jwks_path_rejects_every_kind_of_bad_token() {
+    let key = key_pair("key-1", 7);
+    let (url, _) = serve_jwks(serde_json::json!({ "keys": [key.jwk] }).to_string()).await;
+    let mut config = AuthConfig::jwks(url);
+    config.issuer = Some("https://issuer.example".into());
+    config.audience = Some("tasks".into());
+    let auth = Authenticator::new(&config);
+    let claims = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut c = serde_json::json!({
+            "sub": "alice", "exp": now() + 600, "iat": now(), "iss": "https://issuer.example", "aud": "tasks"
+        });
+        f(&mut c);
+        c
+    };
+    let es256 = |c: serde_json::Value| {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("key-1".into());
+        encode(&header, &c, &key.encoding).unwrap()
+    };
+    assert_eq!(auth.verify(&es256(claims(&|_| {}))).await.unwrap().as_str(), "alice", "the control token is fine");
+    // HS256 signed with the public key's bytes as the secret: the classic confusion.
+    let public_as_secret = key.jwk.to_string();
+    let confused = encode(
+        &Header { kid: Some("key-1".into()), ..Header::new(Algorithm::HS256) },
+        &claims(&|_| {}),
+        &EncodingKey::from_secret(public_as_secret.as_bytes()),
+    )
+    .unwrap();
+    let cases: Vec<(&str, String)> = vec![
+        ("malformed", "not.a.token".into()),
+        ("alg none", forge(serde_json::json!({"alg": "none", "kid": "key-1"}), claims(&|_| {}), "")),
+        ("HS256 with the public key as secret", confused),
+        ("expired", es256(claims(&|c| c["exp"] = (now() - 3600).into()))),
+        ("not yet valid", es256(claims(&|c| c["nbf"] = (now() + 3600).into()))),
+        ("issued in the future", es256(claims(&|c| c["iat"] = (now() + 3600).into()))),
+        ("wrong audience", es256(claims(&|c| c["aud"] = "others".into()))),
+        ("no audience", es256(claims(&|c| drop(c.as_object_mut().unwrap().remove("aud"))))),
+        ("wrong issuer", es256(claims(&|c| c["iss"] = "https://evil.example".into()))),
+        ("no issuer", es256(claims(&|c| drop(c.as_object_mut().unwrap().remove("iss"))))),
+        ("no subject", es256(claims(&|c| drop(c.as_object_mut().unwrap().remove("sub"))))),
+        ("empty subject", es256(claims(&|c| c["sub"] = "".into()))),
+        ("no expiry", es256(claims(&|c| drop(c.as_object_mut().unwrap().remove("exp"))))),
+    ];
+    for (case, token) in cases {
+        let err = auth.verify(&token).await.expect_err(case);
+        assert_eq!(tonic::Status::from(err).code(), tonic::Code::Unauthenticated, "{case}");
     }
 }

@@ -58,7 +58,7 @@ impl Settings {
             page_token_secret: "test".to_owned(),
             shutdown_grace: Duration::from_secs(5),
             limits: shared::grpc::Limits::default().unthrottled(),
-            auth: AuthConfig::Hs256 { secret: secret.to_owned() },
+            auth: AuthConfig::hs256(secret),
         }
     }
 }

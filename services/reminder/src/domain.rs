@@ -98,8 +98,10 @@ pub fn fire_time(reminder: &pb::Reminder, due: Option<DateTime<Utc>>) -> Option<
     match reminder.trigger.as_ref()? {
         pb::reminder::Trigger::AbsoluteTime(at) => date_time(at).map(truncate_to_micros),
         pb::reminder::Trigger::BeforeDue(lead) => {
-            let lead = Duration::seconds(lead.seconds) + Duration::nanoseconds(i64::from(lead.nanos));
-            due.map(|due| truncate_to_micros(due - lead))
+            // An event is data from the broker: a lead out of range never fires.
+            let lead =
+                Duration::try_seconds(lead.seconds)?.checked_add(&Duration::nanoseconds(i64::from(lead.nanos)))?;
+            due?.checked_sub_signed(lead).map(truncate_to_micros)
         }
     }
 }

@@ -65,7 +65,7 @@ impl Settings {
             connection_buffer,
             shutdown_grace: Duration::from_secs(5),
             limits: shared::grpc::Limits::default().unthrottled(),
-            auth: AuthConfig::Hs256 { secret: secret.to_owned() },
+            auth: AuthConfig::hs256(secret),
         }
     }
 }

@@ -194,7 +194,10 @@ pub fn parse_reminders(raw: &[pb::Reminder]) -> Result<Vec<Reminder>, Invalid> {
                 Trigger::at(date_time(ts).ok_or_else(|| at(Invalid::new("absolute_time", "is not a valid timestamp")))?)
             }
             Some(pb::reminder::Trigger::BeforeDue(d)) => {
-                let lead = Duration::seconds(d.seconds) + Duration::nanoseconds(i64::from(d.nanos));
+                // Out-of-range seconds are as wrong as a negative lead.
+                let lead = Duration::try_seconds(d.seconds)
+                    .and_then(|s| s.checked_add(&Duration::nanoseconds(i64::from(d.nanos))))
+                    .unwrap_or(Duration::MIN);
                 Trigger::before_due(lead).map_err(at)?
             }
         };

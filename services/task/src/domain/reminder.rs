@@ -43,7 +43,9 @@ impl Trigger {
     pub fn fire_time(&self, due: Option<&Due>) -> Option<DateTime<Utc>> {
         match self {
             Trigger::At { micros } => DateTime::from_timestamp_micros(*micros),
-            Trigger::BeforeDue { seconds } => due.map(|d| d.instant() - Duration::seconds(*seconds)),
+            Trigger::BeforeDue { seconds } => {
+                due.and_then(|d| d.instant().checked_sub_signed(Duration::try_seconds(*seconds)?))
+            }
         }
     }
 }
