@@ -172,6 +172,9 @@ pub struct Target {
     pub patience: Duration,
     /// `local` or the value of `E2E_TARGET`.
     pub name: String,
+    /// `host:port` of the sync gateway's WebSocket, when the target has one
+    /// reachable (the in-process system).
+    ws: Option<std::net::SocketAddr>,
     secret: String,
     local: Option<LocalSystem>,
 }
@@ -216,7 +219,7 @@ impl Target {
         let ids = ["sync-gateway", "recurrence", "reminder", "notification", "audit", "task"];
         let mut sidecars: Vec<Sidecar> = ids.iter().map(|id| mesh.sidecar(id)).collect();
         let endpoint = |id: &str| sidecars[ids.iter().position(|i| *i == id).unwrap()].endpoint();
-        let (gateway, _ws) = sync_gateway(&endpoint("sync-gateway"), 256).await;
+        let (gateway, ws) = sync_gateway(&endpoint("sync-gateway"), 256).await;
         let recurrence = recurrence_service(&endpoint("recurrence")).await;
         let reminder = reminder_service(&endpoint("reminder")).await;
         let notification = notification_service(&endpoint("notification")).await;
@@ -234,6 +237,7 @@ impl Target {
             notification: addr("notification"),
             patience: Duration::from_secs(30),
             name: "local".to_owned(),
+            ws: Some(ws),
             secret: SECRET.to_owned(),
             local: Some(LocalSystem { sidecars, apps, _mesh: mesh }),
         }
@@ -251,9 +255,15 @@ impl Target {
             notification: required_env("E2E_NOTIFICATION_ADDR"),
             patience: Duration::from_secs(patience),
             name: name.to_owned(),
+            ws: None,
             secret: required_env("E2E_HS256_SECRET"),
             local: None,
         }
+    }
+
+    /// The sync gateway's WebSocket address, if reachable.
+    pub fn websocket(&self) -> Option<std::net::SocketAddr> {
+        self.ws
     }
 
     /// True for the in-process system.
