@@ -5,16 +5,28 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 # Where cargo puts binaries (CI may set CARGO_TARGET_DIR outside the clone).
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: dev test test-rust lint fmt token migrate bench tools
+.PHONY: dev test test-rust fuzz-short fuzz soak lint fmt token migrate bench tools
 
 ## dev: every service, each behind its own real daprd, with Kafka and the Dapr
 # scheduler, on loopback; embedded SQLite (data/). scripts/dev.sh says how.
 dev:
 	scripts/dev.sh
 
-## test: every test (Rust on a fresh private PostgreSQL + SQLite, then deployment checks).
-test: tools test-rust
+## test: every test (Rust on a fresh private PostgreSQL, Kafka and Dapr
+# scheduler + SQLite; a short run of every fuzz target; deployment checks).
+test: tools test-rust fuzz-short
 	@if [ -f mk/deploy.mk ]; then $(MAKE) --no-print-directory deploy-check; fi
+
+fuzz-short:
+	scripts/fuzz.sh 15
+
+## fuzz: every fuzz target for ten minutes (release builds); FUZZ_SECONDS to change.
+fuzz:
+	scripts/fuzz.sh $(or $(FUZZ_SECONDS),600)
+
+## soak: ten minutes of mixed traffic through the whole system (make test runs 20 s).
+soak:
+	SOAK_SECONDS=$(or $(SOAK_SECONDS),600) scripts/with-test-stack.sh $(CARGO) nextest run -p integration-tests --test soak --no-capture
 
 test-rust:
 	scripts/with-test-stack.sh $(CARGO) nextest run --workspace --no-fail-fast

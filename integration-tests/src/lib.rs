@@ -261,6 +261,11 @@ impl Target {
         }
     }
 
+    /// The process ids of the in-process system's sidecars (empty for a cluster).
+    pub fn sidecar_pids(&self) -> Vec<u32> {
+        self.local.iter().flat_map(|l| l.sidecars.iter().filter_map(Sidecar::pid)).collect()
+    }
+
     /// The sync gateway's WebSocket address, if reachable.
     pub fn websocket(&self) -> Option<std::net::SocketAddr> {
         self.ws

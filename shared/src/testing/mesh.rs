@@ -366,6 +366,11 @@ impl Sidecar {
         self.metrics_port.map(|p| format!("http://127.0.0.1:{p}/metrics"))
     }
 
+    /// The process id of the running daprd.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().and_then(Process::id)
+    }
+
     /// The daprd log (appended to across restarts).
     pub fn log(&self) -> &Path {
         &self.log
