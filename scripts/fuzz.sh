@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the fuzz targets of fuzz/ with cargo fuzz, each for a while, and
-# prints how many inputs each ran (a crash fails the script and leaves the
-# input in fuzz/artifacts/). `make test` runs them briefly, `make fuzz` long.
+# prints how many inputs each ran. A crash, or one input taking over 10 s,
+# fails the script and leaves the input in fuzz/artifacts/. `make test` runs
+# them briefly, `make fuzz` long.
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]    default 15 s, every target
 #
@@ -33,7 +34,7 @@ for target in "${targets[@]}"; do
   corpus=$(mktemp -d)
   log=$(mktemp)
   if ! cargo fuzz run "${profile[@]}" -s none "$target" "$corpus" "seeds/$target" -- \
-      -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
+      -max_total_time="$seconds" -timeout=10 -print_final_stats=1 >"$log" 2>      -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then1; then
     tail -n 40 "$log" >&2
     echo "FUZZ $target FAILED (the input is in fuzz/artifacts/$target/)" >&2
     exit 1

@@ -500,13 +500,31 @@ impl DaySpec {
 }
 
 /// Parses a 5- or 6-field cron expression (seconds optional, years not allowed).
+/// Parses a cron expression, refusing what would make every later search
+/// for its next time expensive: croner accepts a field whose list is empty
+/// (`* , * * * *`) and then searches seconds of CPU time for a match that
+/// never comes, and a pattern that names impossible dates (`0 0 30 2 *`)
+/// costs a bounded but wasted search each time. So: ASCII cron syntax only,
+/// no empty list item, and the pattern must match at least once.
 fn parse_cron(expression: &str) -> Result<Cron, RuleError> {
-    CronParser::builder()
+    let invalid =
+        |reason: &str| RuleError::InvalidCron { expression: expression.to_owned(), reason: reason.to_owned() };
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '*' | '/' | ',' | '-' | '#' | '?' | ' ' | '\t');
+    if !expression.chars().all(allowed) {
+        return Err(invalid("only digits, names, `* / , - # ?` and spaces between the fields"));
+    }
+    if expression.split_whitespace().any(|field| field.split(',').any(str::is_empty)) {
+        return Err(invalid("a field has an empty list item"));
+    }
+    let cron = CronParser::builder()
         .seconds(Seconds::Optional)
         .year(Year::Disallowed)
         .build()
         .parse(expression)
-        .map_err(|error| RuleError::InvalidCron { expression: expression.to_owned(), reason: error.to_string() })
+        .map_err(|error| invalid(&error.to_string()))?;
+    let probe = DateTime::<Utc>::from_timestamp(946_684_800, 0).unwrap_or_default(); // 2000-01-01
+    cron.find_next_occurrence(&probe, false).map_err(|_| invalid("it never matches (no such date)"))?;
+    Ok(cron)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1371,6 +1389,25 @@ mod tests {
             let error = Rule::new(pattern.clone(), end, utc, Clamp).expect_err(&format!("{pattern:?}"));
             assert_eq!(error.field(), field, "{pattern:?}: {error}");
         }
+    }
+
+    #[test]
+    fn cron_patterns_that_cannot_match_are_refused_at_once() {
+        // Found by fuzzing: an empty hour list made every search take seconds.
+        for expression in ["012 ,\x0c 2 * MON", "* , * * * *", "0 0 30 2 *", "0 0 31W 2 *", "0 0 1,,2 * *"] {
+            let started = std::time::Instant::now();
+            let error = Rule::new(Pattern::Cron(expression.into()), End::Never, zone("UTC"), Clamp).unwrap_err();
+            assert_eq!(error.field(), "cron", "{expression:?}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(1),
+                "{expression:?} took {:?}",
+                started.elapsed()
+            );
+        }
+        assert!(
+            Rule::new(Pattern::Cron("0 9 29 2 *".into()), End::Never, zone("UTC"), Clamp).is_ok(),
+            "leap days exist"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ use dapr::dapr::proto::{
         topic_event_response::TopicEventResponseStatus as S,
     },
 };
+use shared::status::reason_of;
 use shared::{
     dapr::{CallbackRouter, Event, HandlerError, Subscription},
     proto::{json, todo::task::v1 as pb},
@@ -263,13 +264,18 @@ async fn bindings_jobs_and_invocations_reach_their_handlers() {
         metadata: fail.map(|f| HashMap::from([("fail".to_owned(), f.to_owned())])).unwrap_or_default(),
     };
     client.on_binding_event(cron(None)).await.unwrap();
-    assert_eq!(client.on_binding_event(cron(Some("transient"))).await.unwrap_err().code(), Code::Unavailable);
+    let err = client.on_binding_event(cron(Some("transient"))).await.unwrap_err();
+    assert_eq!((err.code(), reason_of(&err).as_deref()), (Code::Unavailable, Some("TRANSIENT_FAILURE")));
+    let unknown = BindingEventRequest { name: "nope".into(), ..cron(None) };
+    let err = client.on_binding_event(unknown).await.unwrap_err();
+    assert_eq!((err.code(), reason_of(&err).as_deref()), (Code::NotFound, Some("NO_SUCH_BINDING")));
 
     let job = |name: &str| JobEventRequest { name: name.into(), method: format!("job/{name}"), ..Default::default() };
     client.on_job_event(job("reminder-1")).await.unwrap();
     alpha.on_job_event_alpha1(job("reminder-1")).await.unwrap();
     // Transient: a status the failure policy retries — never NOT_FOUND (daprd's "delivered").
-    assert_eq!(client.on_job_event(job("reminder-flaky")).await.unwrap_err().code(), Code::Unavailable);
+    let err = client.on_job_event(job("reminder-flaky")).await.unwrap_err();
+    assert_eq!((err.code(), reason_of(&err).as_deref()), (Code::Unavailable, Some("TRANSIENT_FAILURE")));
     // Permanent and unknown jobs are acknowledged.
     client.on_job_event(job("reminder-bad")).await.unwrap();
     client.on_job_event(job("someone-elses")).await.unwrap();
@@ -284,7 +290,9 @@ async fn bindings_jobs_and_invocations_reach_their_handlers() {
     let answer = client.on_invoke(echo.clone()).await.unwrap().into_inner();
     assert_eq!(answer.data.unwrap().value, b"{\"x\":1}");
     let missing = InvokeRequest { method: "nope".into(), ..echo };
-    assert_eq!(client.on_invoke(missing).await.unwrap_err().code(), Code::Unimplemented);
+    let err = client.on_invoke(missing).await.unwrap_err();
+    // Every error carries its ErrorInfo, these included.
+    assert_eq!((err.code(), reason_of(&err).as_deref()), (Code::Unimplemented, Some("NO_SUCH_METHOD")));
 }
 
 #[tokio::test]

@@ -48,11 +48,13 @@ impl Feed {
     async fn changes_once(&self, authorization: &str, after: i64) -> Result<(Vec<pb::TaskEvent>, bool), Status> {
         let mut request = Request::new(pb::ListTaskChangesRequest { after_revision: after, page_size: 500 });
         let metadata = request.metadata_mut();
-        let auth =
-            MetadataValue::try_from(authorization).map_err(|_| Status::unauthenticated("malformed authorization"))?;
+        let auth = MetadataValue::try_from(authorization).map_err(|_| {
+            shared::status::error(tonic::Code::Unauthenticated, "INVALID_CREDENTIALS", "malformed authorization")
+        })?;
         metadata.insert("authorization", auth);
         if let Some(app_id) = &self.app_id {
-            let id = MetadataValue::try_from(app_id.as_str()).map_err(|_| Status::internal("bad app id"))?;
+            let id = MetadataValue::try_from(app_id.as_str())
+                .map_err(|_| shared::status::error(tonic::Code::Internal, "INTERNAL", "bad app id"))?;
             metadata.insert("dapr-app-id", id);
         }
         let response = TaskServiceClient::new(self.channel.clone()).list_task_changes(request).await?.into_inner();

@@ -353,7 +353,7 @@ impl CallbackRouter {
             Ok(()) => Ok(JobEventResponse {}),
             Err(HandlerError::Transient(reason)) => {
                 tracing::warn!(job = %name, %reason, "job failed transiently: asking for a retry");
-                Err(Status::unavailable(reason))
+                Err(transient(reason))
             }
             Err(HandlerError::Permanent(reason)) => {
                 tracing::error!(job = %name, %reason, "job failed permanently: acknowledged");
@@ -378,6 +378,11 @@ fn version_check(accepts: &[String], event_type: &str) -> Option<TopicEventRespo
         tracing::debug!(%event_type, "event type not handled here: ignored");
         Some(TopicEventResponseStatus::Success)
     }
+}
+
+/// A handler's transient failure, to be retried by the sidecar.
+fn transient(reason: String) -> Status {
+    crate::status::error(tonic::Code::Unavailable, "TRANSIENT_FAILURE", reason)
 }
 
 /// `todo.task.completed.v2` → (`todo.task.completed`, 2).
@@ -405,12 +410,10 @@ impl AppCallback for CallbackRouter {
     async fn on_invoke(&self, request: Request<InvokeRequest>) -> Result<Response<InvokeResponse>, Status> {
         self.authorize(request.metadata())?;
         let request = request.into_inner();
-        let handler = self
-            .inner
-            .methods
-            .get(&request.method)
-            .cloned()
-            .ok_or_else(|| Status::unimplemented(format!("no method `{}`", request.method)))?;
+        let handler = self.inner.methods.get(&request.method).cloned().ok_or_else(|| {
+            let message = format!("no method `{}`", request.method);
+            crate::status::error(tonic::Code::Unimplemented, "NO_SUCH_METHOD", message)
+        })?;
         handler(request).await.map(Response::new)
     }
 
@@ -445,19 +448,18 @@ impl AppCallback for CallbackRouter {
         self.authorize(request.metadata())?;
         let request = request.into_inner();
         let name = request.name.clone();
-        let handler = self
-            .inner
-            .bindings
-            .get(&name)
-            .cloned()
-            .ok_or_else(|| Status::not_found(format!("no handler for binding `{name}`")))?;
+        let handler = self.inner.bindings.get(&name).cloned().ok_or_else(|| {
+            crate::status::error(tonic::Code::NotFound, "NO_SUCH_BINDING", format!("no handler for binding `{name}`"))
+        })?;
         match handler(request).await {
             Ok(()) => Ok(Response::new(BindingEventResponse::default())),
             Err(err) => {
                 tracing::warn!(binding = %name, error = %err, "binding handler failed");
                 Err(match err {
-                    HandlerError::Transient(reason) => Status::unavailable(reason),
-                    HandlerError::Permanent(reason) => Status::invalid_argument(reason),
+                    HandlerError::Transient(reason) => transient(reason),
+                    HandlerError::Permanent(reason) => {
+                        crate::status::error(tonic::Code::InvalidArgument, "PERMANENT_FAILURE", reason)
+                    }
                 })
             }
         }
@@ -500,7 +502,7 @@ impl AppCallbackHealthCheck for CallbackRouter {
     async fn health_check(&self, request: Request<()>) -> Result<Response<HealthCheckResponse>, Status> {
         self.authorize(request.metadata())?;
         if self.inner.unhealthy.load(Ordering::SeqCst) {
-            return Err(Status::unavailable("shutting down"));
+            return Err(crate::status::error(tonic::Code::Unavailable, "SHUTTING_DOWN", "shutting down"));
         }
         Ok(Response::new(HealthCheckResponse {}))
     }

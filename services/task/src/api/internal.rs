@@ -42,12 +42,12 @@ pub fn callbacks(service: TaskService) -> CallbackRouter {
 async fn create_occurrence(service: &TaskService, request: InvokeRequest) -> Result<InvokeResponse, Status> {
     let body = request.data.map(|any| any.value).unwrap_or_default();
     let r: pb::CreateOccurrenceRequest =
-        json::from_slice(&body).map_err(|e| Status::invalid_argument(format!("CreateOccurrence body: {e}")))?;
-    let user = UserId::parse(&r.user_id).map_err(|_| Status::invalid_argument("user_id is not a valid user id"))?;
-    let task = r.task.ok_or_else(|| Status::invalid_argument("task is required"))?;
-    let series_id =
-        TaskId::from_stored(&r.series_id).ok_or_else(|| Status::invalid_argument("series_id is not a task id"))?;
-    let index = u32::try_from(r.occurrence_index).map_err(|_| Status::invalid_argument("occurrence_index < 0"))?;
+        json::from_slice(&body).map_err(|e| bad_occurrence("body", format!("is not a CreateOccurrence: {e}")))?;
+    let user = UserId::parse(&r.user_id).map_err(|_| bad_occurrence("user_id", "is not a valid user id"))?;
+    let task = r.task.ok_or_else(|| bad_occurrence("task", "is required"))?;
+    let series_id = TaskId::from_stored(&r.series_id).ok_or_else(|| bad_occurrence("series_id", "is not a task id"))?;
+    let index =
+        u32::try_from(r.occurrence_index).map_err(|_| bad_occurrence("occurrence_index", "must not be negative"))?;
     let mut content = content(&task).map_err(Status::from)?;
     // The series keeps counting from its first occurrence.
     if let (Some(rule), Some(raw)) =
@@ -60,9 +60,17 @@ async fn create_occurrence(service: &TaskService, request: InvokeRequest) -> Res
         .create_in_series(&user, content, Some(request_id.to_string()), Some(Series { id: series_id, index }))
         .await
         .map_err(Status::from)?;
-    let body = json::to_value(&convert::task(&created)).map_err(|e| Status::internal(e.to_string()))?;
+    let body = json::to_value(&convert::task(&created)).map_err(|e| {
+        tracing::error!(error = %e, "cannot encode the created occurrence");
+        shared::status::error(tonic::Code::Internal, "INTERNAL", "internal error")
+    })?;
     Ok(InvokeResponse {
         data: Some(prost_types::Any { type_url: String::new(), value: body.to_string().into_bytes() }),
         content_type: "application/json".to_owned(),
     })
+}
+
+/// A malformed CreateOccurrence request, naming the field.
+fn bad_occurrence(field: &str, description: impl Into<String>) -> Status {
+    shared::status::invalid_argument("INVALID_OCCURRENCE", &[shared::status::Violation::new(field, description)])
 }
