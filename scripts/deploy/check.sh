@@ -5,9 +5,11 @@
 #
 #   0. shellcheck the deploy scripts
 #   1. helm lint the chart with each values file
-#   2. helm template with each values file (+ production with every service on)
+#   2. helm template with each values file (+ production with every service
+#      on, and with every monitoring object on)
 #   3. kubernetes-validate --strict the Kubernetes objects (plus deploy/kind/*)
-#   4. the Dapr resources (rendered and components/**) against tests/deploy/schemas
+#   4. promtool check rules on the rendered PrometheusRule; the Dapr
+#      resources (rendered and components/**) against tests/deploy/schemas
 #   5. checkov on the Kubernetes objects (skips explained in tests/deploy/.checkov.yaml)
 #   6. pytest tests/deploy (assertions on the rendered output) - its summary is the last line
 #
@@ -59,10 +61,20 @@ for values in "${VALUES_FILES[@]}"; do
   render "${values%.yaml}" "$values"
 done
 render all-services values-production.yaml "${ALL_SERVICES[@]}"
+render monitoring values-production.yaml --set monitoring.podMonitor.enabled=true \
+  --set monitoring.prometheusRule.enabled=true --set monitoring.dashboards.enabled=true
 
 log "kubernetes-validate --strict (Kubernetes $K8S_VERSION)"
 "$bin/kubernetes-validate" --kubernetes-version "$K8S_VERSION" --strict --quiet \
   "$work"/*/k8s/*.yaml deploy/kind/postgres.yaml deploy/kind/redpanda.yaml
+
+log "promtool check rules on the rendered PrometheusRule"
+"$DEPLOY_ROOT/scripts/install-tools.sh" prometheus >/dev/null
+for rule in "$work"/monitoring/monitoring/*prometheusrule*.yaml; do
+  "$py" -c 'import sys, yaml; yaml.safe_dump(yaml.safe_load(open(sys.argv[1]))["spec"], open(sys.argv[2], "w"))' \
+    "$rule" "$work/rules.yaml"
+  "$TOOLS_BIN/promtool" check rules "$work/rules.yaml" >&2
+done
 
 log "Dapr resources against tests/deploy/schemas"
 "$py" tests/deploy/validate_dapr.py "$work"/*/dapr/*.yaml

@@ -56,3 +56,12 @@ pub fn shutdown_grace() -> Result<Duration, ConfigError> {
 pub fn auto_migrate(database_url: &str) -> Result<bool, ConfigError> {
     parse("DATABASE_AUTO_MIGRATE", database_url.starts_with("sqlite:"))
 }
+
+/// Where the service serves `/metrics`: `METRICS_ADDR` (`host:port`), else
+/// `default`; `off` serves none.
+pub fn metrics_addr(default: &str) -> Result<Option<SocketAddr>, ConfigError> {
+    match var("METRICS_ADDR") {
+        Some(value) if value.trim().eq_ignore_ascii_case("off") => Ok(None),
+        _ => addr("METRICS_ADDR", default).map(Some),
+    }
+}

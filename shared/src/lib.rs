@@ -13,6 +13,7 @@
 //! - [`telemetry`]: `tracing` set up once, with OpenTelemetry export when an
 //!   OTLP endpoint is configured.
 //! - [`config`]: settings from environment variables, read one way.
+//! - [`metrics`]: Prometheus metrics on a port of each service's own.
 //! - [`dapr`]: the Dapr callback router and the CloudEvent publisher.
 //! - [`event_types`]: the CloudEvent types the apps publish and route on.
 //! - [`shutdown`]: SIGTERM/SIGINT as a cancellation token.
@@ -27,6 +28,7 @@ pub mod dapr;
 pub mod db;
 pub mod event_types;
 pub mod grpc;
+pub mod metrics;
 pub mod page_token;
 pub mod proto;
 pub mod recurrence;

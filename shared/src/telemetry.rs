@@ -123,16 +123,71 @@ fn build_meter_provider(service_name: &str, endpoint: &str) -> Option<SdkMeterPr
 }
 
 /// The span of one incoming gRPC request, a child of the caller's trace when
-/// the request carries `traceparent`.
+/// the request carries `traceparent`. Its `trace_id` field puts the trace
+/// id on every log line written inside it (JSON logs carry span fields).
 pub fn grpc_request_span<B>(request: &http::Request<B>) -> tracing::Span {
     let span = tracing::info_span!(
         "grpc.request",
+        // Named `package.Service/Method`, as OpenTelemetry names RPC spans.
+        otel.name = %request.uri().path().trim_start_matches('/'),
         rpc.method = %request.uri().path(),
         otel.kind = "server",
+        trace_id = tracing::field::Empty,
     );
     let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
     let _ = span.set_parent(parent);
+    record_trace_id(&span);
     span
+}
+
+/// The span of one event a consumer handles, a child of the trace the
+/// event carries, so one trace shows the change and everything it caused.
+pub fn event_span(topic: &str, event_id: &str, event_type: &str, traceparent: Option<&str>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "event",
+        messaging.destination.name = %topic,
+        messaging.message.id = %event_id,
+        event.type = %event_type,
+        otel.kind = "consumer",
+        trace_id = tracing::field::Empty,
+    );
+    continue_trace(&span, traceparent);
+    span
+}
+
+/// The span of publishing one event, a child of the trace that caused it
+/// (`traceparent`, kept with the event since the change was made); the
+/// event then carries this span's context ([`current_traceparent`]).
+pub fn publish_span(topic: &str, event_id: &str, event_type: &str, traceparent: Option<&str>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "publish",
+        messaging.destination.name = %topic,
+        messaging.message.id = %event_id,
+        event.type = %event_type,
+        otel.kind = "producer",
+        trace_id = tracing::field::Empty,
+    );
+    continue_trace(&span, traceparent);
+    span
+}
+
+/// Makes `span` a child of the W3C `traceparent`, when there is one.
+fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
+    if let Some(traceparent) = traceparent {
+        let carrier = std::collections::HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+        let parent = global::get_text_map_propagator(|p| p.extract(&carrier));
+        let _ = span.set_parent(parent);
+    }
+    record_trace_id(span);
+}
+
+fn record_trace_id(span: &tracing::Span) {
+    use opentelemetry::trace::TraceContextExt;
+    let context = span.context();
+    let trace_id = context.span().span_context().trace_id();
+    if trace_id != opentelemetry::trace::TraceId::INVALID {
+        span.record("trace_id", tracing::field::display(trace_id));
+    }
 }
 
 /// The W3C `traceparent` of the current span, when it is sampled into a trace.

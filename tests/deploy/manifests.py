@@ -26,6 +26,7 @@ RELEASE = "tasks"
 NAMESPACE = "tasks"
 APP_IDS = ("task", "recurrence", "reminder", "notification", "audit", "sync-gateway")
 ALL_SERVICES = [f"services.{k}.enabled=true" for k in APP_IDS if k != "task"]
+MONITORING = [f"monitoring.{k}.enabled=true" for k in ("podMonitor", "prometheusRule", "dashboards")]
 # Every render the tests look at: the three values files, plus production
 # with every (future) service switched on, so loops and RBAC are covered.
 RENDERS = {
@@ -33,6 +34,8 @@ RENDERS = {
     "kind": ("values-kind.yaml", ()),
     "production": ("values-production.yaml", ()),
     "all-services": ("values-production.yaml", tuple(ALL_SERVICES)),
+    # Production with every monitoring object on (they need CRDs or Grafana).
+    "monitoring": ("values-production.yaml", tuple(MONITORING)),
 }
 
 
@@ -96,13 +99,19 @@ def component_files() -> list[Path]:
     return sorted(COMPONENTS.glob("**/*.yaml"))
 
 
+def is_prometheus_operator(doc: dict[str, Any]) -> bool:
+    return str(doc.get("apiVersion", "")).startswith("monitoring.coreos.com/")
+
+
 def split(rendered: Path, outdir: Path) -> tuple[int, int]:
+    """One file per object: Dapr resources in dapr/, Prometheus Operator
+    objects (no schema in kubernetes-validate) in monitoring/, the rest in k8s/."""
     docs = load_all(rendered.read_text())
-    counts = {"k8s": 0, "dapr": 0}
+    counts = {"k8s": 0, "dapr": 0, "monitoring": 0}
     for group in counts:
         (outdir / group).mkdir(parents=True, exist_ok=True)
     for i, doc in enumerate(docs):
-        group = "dapr" if is_dapr(doc) else "k8s"
+        group = "dapr" if is_dapr(doc) else "monitoring" if is_prometheus_operator(doc) else "k8s"
         name = re.sub(r"[^a-z0-9.-]+", "-", f"{doc.get('kind', 'x')}-{doc.get('metadata', {}).get('name', i)}".lower())
         path = outdir / group / f"{i:03d}-{name}.yaml"
         path.write_text(yaml.safe_dump(doc, sort_keys=False))

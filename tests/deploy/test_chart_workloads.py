@@ -62,8 +62,9 @@ def test_grpc_probes_on_the_app_port(rendered):
                 assert c[probe]["grpc"]["port"] == APP_PORT, f"{dep['metadata']['name']}: {probe}"
             assert c["ports"][0] == {"name": "grpc", "containerPort": APP_PORT, "protocol": "TCP"}
             app = dep["spec"]["template"]["metadata"]["annotations"]["dapr.io/app-id"]
+            metrics = [{"name": "metrics", "containerPort": 9464, "protocol": "TCP"}]
             extra = [{"name": "ws", "containerPort": 8086, "protocol": "TCP"}] if app == "sync-gateway" else []
-            assert c["ports"][1:] == extra, f"{app}: only the sync gateway has another listener (WebSocket)"
+            assert c["ports"][1:] == metrics + extra, f"{app}: only the sync gateway has another listener (WebSocket)"
 
 
 def test_extra_listener_gets_its_address_a_service_port_and_client_ingress(renders):

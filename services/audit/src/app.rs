@@ -32,6 +32,9 @@ impl Application {
         let auth = Authenticator::new(&settings.auth);
         let mut host = Host::bind(settings.grpc_addr, &[FILE_DESCRIPTOR_SET]).await?;
         host.limit(settings.limits.clone(), Some(auth.clone()));
+        if let Some(addr) = settings.metrics_addr {
+            host.serve_metrics(addr).await?;
+        }
         host.add_service(
             AuditServiceServer::new(AuditApi::new(db.clone(), auth, tokens))
                 .max_decoding_message_size(settings.limits.max_message_bytes),
@@ -53,6 +56,11 @@ impl Application {
 
     pub fn addr(&self) -> SocketAddr {
         self.host.addr()
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.host.metrics_addr()
     }
 
     pub fn db(&self) -> &DatabaseConnection {

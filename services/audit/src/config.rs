@@ -8,7 +8,8 @@
 //! | `PUBSUB_NAME` | `pubsub` | the Dapr pub/sub component |
 //! | `TASK_EVENTS_TOPIC` | `task-events` | the topic audited |
 //! | `AUDIT_DEAD_LETTER_TOPIC` | `task-events-dlq` | where events that can never be recorded go |
-//! | `PAGE_TOKEN_SECRET`, `AUTH_*`, `APP_API_TOKEN`, `SHUTDOWN_GRACE_SECONDS`, `GRPC_*`, `RATE_LIMIT_*` | as the task service | |
+//! | `PAGE_TOKEN_SECRET`, `AUTH_*`, `APP_API_TOKEN`, `SHUTDOWN_GRACE_SECONDS`, `GRPC_*`, `RATE_LIMIT_*` | as the task service |
+//! | `METRICS_ADDR` | `127.0.0.1:9205` | where Prometheus scrapes `/metrics` (`off`: nowhere) | |
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -26,6 +27,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Call time limit, streams per connection, message size, per-user rate.
     pub limits: shared::grpc::Limits,
+    /// Where `/metrics` is served (None: not at all).
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub auth: AuthConfig,
 }
 
@@ -42,6 +45,7 @@ impl Settings {
             page_token_secret: shared::config::string("PAGE_TOKEN_SECRET", "insecure-development-page-token-secret"),
             shutdown_grace: shared::config::shutdown_grace()?,
             limits: shared::grpc::Limits::from_env()?,
+            metrics_addr: shared::config::metrics_addr("127.0.0.1:9205")?,
             auth: AuthConfig::from_env(),
         })
     }
@@ -58,6 +62,7 @@ impl Settings {
             page_token_secret: "test".to_owned(),
             shutdown_grace: Duration::from_secs(5),
             limits: shared::grpc::Limits::default().unthrottled(),
+            metrics_addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
             auth: AuthConfig::hs256(secret),
         }
     }

@@ -51,6 +51,9 @@ impl Application {
         let auth = Authenticator::new(&settings.auth);
         let mut host = Host::bind(settings.grpc_addr, &[FILE_DESCRIPTOR_SET]).await?;
         host.limit(settings.limits.clone(), Some(auth.clone()));
+        if let Some(addr) = settings.metrics_addr {
+            host.serve_metrics(addr).await?;
+        }
         host.add_service(
             NotificationServiceServer::new(NotificationApi::new(db.clone(), auth, tokens))
                 .max_decoding_message_size(settings.limits.max_message_bytes),
@@ -66,6 +69,11 @@ impl Application {
 
     pub fn addr(&self) -> SocketAddr {
         self.host.addr()
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.host.metrics_addr()
     }
 
     pub fn db(&self) -> &DatabaseConnection {

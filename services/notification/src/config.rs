@@ -14,7 +14,8 @@
 //! | `EMAIL_BINDING_NAME` | `email` | the Dapr `bindings.smtp` output binding |
 //! | `WEBHOOK_TIMEOUT_SECONDS` | `10` | per webhook request |
 //! | `DELIVERY_LEASE_SECONDS` | `120` | how long an in-flight attempt holds its delivery |
-//! | `PAGE_TOKEN_SECRET`, `AUTH_*`, `SHUTDOWN_GRACE_SECONDS`, `GRPC_*`, `RATE_LIMIT_*` | as the task service | |
+//! | `PAGE_TOKEN_SECRET`, `AUTH_*`, `SHUTDOWN_GRACE_SECONDS`, `GRPC_*`, `RATE_LIMIT_*` | as the task service |
+//! | `METRICS_ADDR` | `127.0.0.1:9204` | where Prometheus scrapes `/metrics` (`off`: nowhere) | |
 //! | `RUST_LOG`, `LOG_FORMAT`, `OTEL_EXPORTER_OTLP_ENDPOINT` | | logs and traces |
 
 use std::{net::SocketAddr, time::Duration};
@@ -39,6 +40,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Call time limit, streams per connection, message size, per-user rate.
     pub limits: shared::grpc::Limits,
+    /// Where `/metrics` is served (None: not at all).
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub auth: AuthConfig,
 }
 
@@ -64,6 +67,7 @@ impl Settings {
             page_token_secret: shared::config::string("PAGE_TOKEN_SECRET", "insecure-development-page-token-secret"),
             shutdown_grace: shared::config::shutdown_grace()?,
             limits: shared::grpc::Limits::from_env()?,
+            metrics_addr: shared::config::metrics_addr("127.0.0.1:9204")?,
             auth: AuthConfig::from_env(),
         })
     }
@@ -85,6 +89,7 @@ impl Settings {
             page_token_secret: "test".to_owned(),
             shutdown_grace: Duration::from_secs(5),
             limits: shared::grpc::Limits::default().unthrottled(),
+            metrics_addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
             auth: AuthConfig::hs256(secret),
         }
     }

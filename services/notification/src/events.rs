@@ -181,6 +181,14 @@ pub async fn deliver(app: &App, event: &Event, notice: Notice) -> Result<(), Han
                 .map_err(db_down)?;
                 tracing::info!(event_id = %notice.event_id, user = %notice.user_id, channel = channel.as_str(),
                     attempt, outcome = sent.outcome.as_str(), error = sent.outcome.error(), "delivery attempt");
+                metrics::counter!("tasks_notification_attempts_total", "channel" => channel.as_str()).increment(1);
+                let outcome = match sent.outcome {
+                    Outcome::Succeeded => "succeeded",
+                    Outcome::Transient(_) => "transient_failure",
+                    Outcome::Permanent(_) => "permanent_failure",
+                };
+                metrics::counter!("tasks_notification_deliveries_total", "channel" => channel.as_str(), "outcome" => outcome)
+                    .increment(1);
                 match sent.outcome {
                     Outcome::Succeeded => {}
                     Outcome::Transient(e) => transient.push(format!("{}: {e}", channel.as_str())),

@@ -55,6 +55,9 @@ impl Application {
         let mut host = Host::bind(settings.grpc_addr, &[FILE_DESCRIPTOR_SET]).await?;
         // No public API: only the time limit and stream count apply.
         host.limit(settings.limits.clone(), None);
+        if let Some(addr) = settings.metrics_addr {
+            host.serve_metrics(addr).await?;
+        }
 
         let on_event = lazy.clone();
         let on_sweep = lazy.clone();
@@ -92,6 +95,11 @@ impl Application {
 
     pub fn addr(&self) -> SocketAddr {
         self.host.addr()
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.host.metrics_addr()
     }
 
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {

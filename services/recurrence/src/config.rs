@@ -12,6 +12,7 @@
 //! | `SWEEP_BINDING` | `recurrence-sweep` | the cron input binding |
 //! | `SHUTDOWN_GRACE_SECONDS` | `20` | drain time |
 //! | `GRPC_REQUEST_TIMEOUT_SECONDS`, `GRPC_MAX_CONCURRENT_STREAMS`, `GRPC_MAX_MESSAGE_BYTES`, `RATE_LIMIT_PER_USER`, `RATE_LIMIT_BURST` | `30`, `200`, 1 MiB, `100`, twice the rate | limits of every call ([`shared::grpc::Limits`]) |
+//! | `METRICS_ADDR` | `127.0.0.1:9202` | where Prometheus scrapes `/metrics` (`off`: nowhere) |
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -31,6 +32,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Call time limit, streams per connection, message size, per-user rate.
     pub limits: shared::grpc::Limits,
+    /// Where `/metrics` is served (None: not at all).
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Settings {
@@ -49,6 +52,7 @@ impl Settings {
             sidecar_wait: Duration::from_secs(60),
             shutdown_grace: shared::config::shutdown_grace()?,
             limits: shared::grpc::Limits::from_env()?,
+            metrics_addr: shared::config::metrics_addr("127.0.0.1:9202")?,
         })
     }
 
@@ -66,6 +70,7 @@ impl Settings {
             sidecar_wait: Duration::from_secs(20),
             shutdown_grace: Duration::from_secs(5),
             limits: shared::grpc::Limits::default().unthrottled(),
+            metrics_addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
         }
     }
 }

@@ -31,6 +31,10 @@ impl Application {
         let mut host = Host::bind(settings.grpc_addr, &[FILE_DESCRIPTOR_SET]).await?;
         // No public API: only the time limit and stream count apply.
         host.limit(settings.limits.clone(), None);
+        if let Some(addr) = settings.metrics_addr {
+            host.serve_metrics(addr).await?;
+        }
+        fire::register_metrics();
         let on_job = app.clone();
         host.serve_callbacks(
             CallbackRouter::builder()
@@ -47,6 +51,11 @@ impl Application {
 
     pub fn addr(&self) -> SocketAddr {
         self.host.addr()
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.host.metrics_addr()
     }
 
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {

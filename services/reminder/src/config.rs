@@ -16,6 +16,7 @@
 //! | `REMINDER_JOB_MAX_RETRIES` | `720` | …and how many times (default: an hour) |
 //! | `SHUTDOWN_GRACE_SECONDS` | `20` | drain time after SIGTERM |
 //! | `GRPC_REQUEST_TIMEOUT_SECONDS`, `GRPC_MAX_CONCURRENT_STREAMS`, `GRPC_MAX_MESSAGE_BYTES`, `RATE_LIMIT_PER_USER`, `RATE_LIMIT_BURST` | `30`, `200`, 1 MiB, `100`, twice the rate | limits of every call ([`shared::grpc::Limits`]) |
+//! | `METRICS_ADDR` | `127.0.0.1:9203` | where Prometheus scrapes `/metrics` (`off`: nowhere) |
 //! | `RUST_LOG`, `LOG_FORMAT`, `OTEL_EXPORTER_OTLP_ENDPOINT` | | logs and traces |
 
 use std::{net::SocketAddr, time::Duration};
@@ -39,6 +40,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Call time limit, streams per connection, message size, per-user rate.
     pub limits: shared::grpc::Limits,
+    /// Where `/metrics` is served (None: not at all).
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Settings {
@@ -64,6 +67,7 @@ impl Settings {
             },
             shutdown_grace: shared::config::shutdown_grace()?,
             limits: shared::grpc::Limits::from_env()?,
+            metrics_addr: shared::config::metrics_addr("127.0.0.1:9203")?,
         })
     }
 
@@ -82,6 +86,7 @@ impl Settings {
             job_retry: RetryPolicy { interval: Duration::from_millis(200), max_retries: 50 },
             shutdown_grace: Duration::from_secs(5),
             limits: shared::grpc::Limits::default().unthrottled(),
+            metrics_addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
         }
     }
 }

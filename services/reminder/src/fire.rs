@@ -39,7 +39,27 @@ pub enum Fired {
     Stale,
 }
 
+/// Registers the reminder counters at 0, so that the first failure after a
+/// start shows as an increase (what the alerts look for).
+pub fn register_metrics() {
+    for kind in ["transient", "permanent"] {
+        metrics::counter!("tasks_reminder_failures_total", "kind" => kind).increment(0);
+    }
+    metrics::counter!("tasks_reminders_fired_total").increment(0);
+}
+
+/// Handles a fired job (see the module docs), counting the failures
+/// (`tasks_reminder_failures_total{kind}`).
 pub async fn on_job(app: &App, request: JobEventRequest) -> Result<Fired, HandlerError> {
+    let result = fire(app, request).await;
+    if let Err(err) = &result {
+        let kind = if matches!(err, HandlerError::Transient(_)) { "transient" } else { "permanent" };
+        metrics::counter!("tasks_reminder_failures_total", "kind" => kind).increment(1);
+    }
+    result
+}
+
+async fn fire(app: &App, request: JobEventRequest) -> Result<Fired, HandlerError> {
     let job = jobs::decode(request.data.as_ref())?;
     let fire_time = job
         .fire_time
@@ -93,6 +113,10 @@ pub async fn on_job(app: &App, request: JobEventRequest) -> Result<Fired, Handle
     };
     app.dapr.publish(&app.settings.reminders_topic, &event).await?;
     tracing::info!(job = %request.name, %event_id, user = %state.user_id, "reminder.due published");
+    metrics::counter!("tasks_reminders_fired_total").increment(1);
+    // How late the reminder went out: scheduler delay, retries, outages.
+    metrics::histogram!("tasks_reminder_lag_seconds")
+        .record((now - fire_time).num_milliseconds().max(0) as f64 / 1000.0);
     if let Err(err) = app.dapr.mark_fired(&event_id, &now.to_rfc3339_opts(SecondsFormat::Secs, true)).await {
         // Published already; a second firing would publish the same id again.
         tracing::warn!(%event_id, error = %err, "could not record the firing");

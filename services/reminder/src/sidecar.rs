@@ -128,7 +128,7 @@ impl Dapr {
             .await?
             .schedule_job(job, Some(true))
             .await
-            .map(drop)
+            .map(|_| metrics::counter!("tasks_reminders_scheduled_total").increment(1))
             .map_err(|e| HandlerError::transient(format!("cannot schedule job {name}: {e}")))
     }
 

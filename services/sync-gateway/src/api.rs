@@ -34,6 +34,7 @@ impl sync_pb::sync_service_server::SyncService for SyncApi {
         let after = request.get_ref().after_revision.max(0);
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         tokio::spawn(watch::run(
+            "grpc",
             self.hub.clone(),
             self.feed.clone(),
             user.as_str().to_owned(),

@@ -38,6 +38,10 @@ impl Application {
 
         let mut host = Host::bind(settings.grpc_addr, &[FILE_DESCRIPTOR_SET]).await?;
         host.limit(settings.limits.clone(), Some(auth.clone()));
+        if let Some(addr) = settings.metrics_addr {
+            host.serve_metrics(addr).await?;
+        }
+        crate::watch::register_metrics();
         host.add_service(
             SyncServiceServer::new(SyncApi { hub: hub.clone(), feed: feed.clone(), auth: auth.clone() })
                 .max_decoding_message_size(settings.limits.max_message_bytes),
@@ -67,6 +71,11 @@ impl Application {
 
     pub fn addr(&self) -> SocketAddr {
         self.host.addr()
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.host.metrics_addr()
     }
 
     pub fn ws_addr(&self) -> SocketAddr {

@@ -9,7 +9,8 @@
 //! | `TASK_APP_ID` | `task` | the task service's Dapr app id |
 //! | `PUBSUB_NAME`, `TASK_EVENTS_TOPIC` | `pubsub`, `task-events` | where changes come from |
 //! | `SYNC_CONNECTION_BUFFER` | `256` | events a connection may lag before it must resync |
-//! | `AUTH_*`, `APP_API_TOKEN`, `SHUTDOWN_GRACE_SECONDS`, `GRPC_*`, `RATE_LIMIT_*` | as the task service | |
+//! | `AUTH_*`, `APP_API_TOKEN`, `SHUTDOWN_GRACE_SECONDS`, `GRPC_*`, `RATE_LIMIT_*` | as the task service |
+//! | `METRICS_ADDR` | `127.0.0.1:9206` | where Prometheus scrapes `/metrics` (`off`: nowhere) | |
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -28,6 +29,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Call time limit, streams per connection, message size, per-user rate.
     pub limits: shared::grpc::Limits,
+    /// Where `/metrics` is served (None: not at all).
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub auth: AuthConfig,
 }
 
@@ -50,6 +53,7 @@ impl Settings {
             connection_buffer: shared::config::parse("SYNC_CONNECTION_BUFFER", 256)?,
             shutdown_grace: shared::config::shutdown_grace()?,
             limits: shared::grpc::Limits::from_env()?,
+            metrics_addr: shared::config::metrics_addr("127.0.0.1:9206")?,
             auth: AuthConfig::from_env(),
         })
     }
@@ -65,6 +69,7 @@ impl Settings {
             connection_buffer,
             shutdown_grace: Duration::from_secs(5),
             limits: shared::grpc::Limits::default().unthrottled(),
+            metrics_addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
             auth: AuthConfig::hs256(secret),
         }
     }

@@ -55,7 +55,10 @@ impl Hub {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let Some(connections) = inner.by_user.get_mut(&event.user_id) else { return };
         connections.retain(|(id, tx)| match tx.try_send(event.clone()) {
-            Ok(()) => true,
+            Ok(()) => {
+                metrics::counter!("tasks_sync_events_fanned_out_total").increment(1);
+                true
+            }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::info!(user = %event.user_id, connection = id, "connection fell behind: resync");
                 false

@@ -7,6 +7,32 @@ use tonic::Status;
 
 use crate::{feed::Feed, hub::Hub};
 
+/// Counts an open connection for as long as it lives.
+struct OpenConnection(&'static str);
+
+impl OpenConnection {
+    fn new(transport: &'static str) -> Self {
+        metrics::gauge!("tasks_sync_open_connections", "transport" => transport).increment(1.0);
+        Self(transport)
+    }
+}
+
+/// Registers the gateway's series at 0 for both transports, so dashboards
+/// and alerts see them before the first watch.
+pub fn register_metrics() {
+    for transport in ["grpc", "websocket"] {
+        metrics::gauge!("tasks_sync_open_connections", "transport" => transport).set(0.0);
+        metrics::counter!("tasks_sync_resumes_total", "transport" => transport).increment(0);
+    }
+    metrics::counter!("tasks_sync_events_fanned_out_total").increment(0);
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::gauge!("tasks_sync_open_connections", "transport" => self.0).decrement(1.0);
+    }
+}
+
 /// The six changes the task service makes; other events on the topic (such
 /// as `task.recurred`, which repeats a created task's revision) are not
 /// forwarded: the `created` event already carries the new task.
@@ -28,7 +54,12 @@ fn change(event: pb::TaskEvent) -> sync_pb::WatchResponse {
 
 /// Runs a watch for `user` from `after`, sending responses into `out` until
 /// the client leaves (send fails), lags (resync) or the feed fails.
+///
+/// `transport` (`grpc` or `websocket`) labels the metrics: open connections
+/// (`tasks_sync_open_connections`) and resumes from a revision
+/// (`tasks_sync_resumes_total`).
 pub async fn run(
+    transport: &'static str,
     hub: Hub,
     feed: Feed,
     user: String,
@@ -36,6 +67,10 @@ pub async fn run(
     after: i64,
     out: mpsc::Sender<Result<sync_pb::WatchResponse, Status>>,
 ) {
+    let _open = OpenConnection::new(transport);
+    if after > 0 {
+        metrics::counter!("tasks_sync_resumes_total", "transport" => transport).increment(1);
+    }
     // Join first: anything committed from now on is buffered, so the
     // catch-up and the live part overlap rather than leave a hole.
     let mut live = hub.join(&user);

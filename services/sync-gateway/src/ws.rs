@@ -78,7 +78,7 @@ async fn upgrade(
 
 async fn session(mut socket: WebSocket, state: WsState, user: String, authorization: String, after: i64) {
     let (tx, mut rx) = mpsc::channel(64);
-    let watcher = tokio::spawn(watch::run(state.hub, state.feed, user, authorization, after, tx));
+    let watcher = tokio::spawn(watch::run("websocket", state.hub, state.feed, user, authorization, after, tx));
     loop {
         tokio::select! {
             item = rx.recv() => {

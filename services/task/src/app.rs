@@ -40,6 +40,9 @@ impl Application {
 
         let mut host = Host::bind(settings.grpc_addr, &[FILE_DESCRIPTOR_SET]).await?;
         host.limit(settings.limits.clone(), Some(auth));
+        if let Some(addr) = settings.metrics_addr {
+            host.serve_metrics(addr).await?;
+        }
         host.add_service(TaskServiceServer::new(api).max_decoding_message_size(settings.limits.max_message_bytes))
             .await;
         // The sidecar's view of the app: health probe, invocable methods.
@@ -52,6 +55,11 @@ impl Application {
     /// Where the gRPC server listens (the real port when 0 was asked for).
     pub fn addr(&self) -> SocketAddr {
         self.host.addr()
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.host.metrics_addr()
     }
 
     pub fn db(&self) -> &DatabaseConnection {

@@ -9,6 +9,7 @@
 //! | `PAGE_TOKEN_SECRET` | a development value | HMAC key of page tokens; the same on every replica |
 //! | `SHUTDOWN_GRACE_SECONDS` | `20` | how long in-flight calls may take to finish after SIGTERM |
 //! | `GRPC_REQUEST_TIMEOUT_SECONDS`, `GRPC_MAX_CONCURRENT_STREAMS`, `GRPC_MAX_MESSAGE_BYTES`, `RATE_LIMIT_PER_USER`, `RATE_LIMIT_BURST` | `30`, `200`, 1 MiB, `100`, twice the rate | limits of every call ([`shared::grpc::Limits`]) |
+//! | `METRICS_ADDR` | `127.0.0.1:9201` | where Prometheus scrapes `/metrics` (`off`: nowhere) |
 //! | `DAPR_GRPC_ENDPOINT` / `DAPR_GRPC_PORT` | unset | the sidecar; when set, the outbox relay publishes through it |
 //! | `DAPR_API_TOKEN`, `APP_API_TOKEN` | unset | tokens toward and from the sidecar |
 //! | `PUBSUB_NAME` | `pubsub` | the Dapr pub/sub component events go to |
@@ -34,6 +35,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Call time limit, streams per connection, message size, per-user rate.
     pub limits: shared::grpc::Limits,
+    /// Where `/metrics` is served (None: not at all).
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub auth: AuthConfig,
     /// Publishing through Dapr; None runs without a sidecar (events stay in the outbox).
     pub dapr: Option<DaprSettings>,
@@ -75,6 +78,7 @@ impl Settings {
             page_token_secret: shared::config::string("PAGE_TOKEN_SECRET", DEV_PAGE_TOKEN_SECRET),
             shutdown_grace: shared::config::shutdown_grace()?,
             limits: shared::grpc::Limits::from_env()?,
+            metrics_addr: shared::config::metrics_addr("127.0.0.1:9201")?,
             auth: AuthConfig::from_env(),
             dapr: shared::dapr::sidecar::sidecar_address_from_env().map(|sidecar| DaprSettings {
                 sidecar,
@@ -96,6 +100,7 @@ impl Settings {
             page_token_secret: "test-page-token-secret".to_owned(),
             shutdown_grace: Duration::from_secs(5),
             limits: shared::grpc::Limits::default().unthrottled(),
+            metrics_addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
             auth: AuthConfig::hs256(secret),
             dapr: None,
         }

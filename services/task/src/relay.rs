@@ -43,6 +43,7 @@ use sea_orm::{
 use shared::{
     dapr::{OutgoingEvent, PublishError, Sidecar},
     proto::{json, todo::task::v1 as pb},
+    telemetry,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -229,6 +230,7 @@ impl Relay {
         leadership.commit().await?;
         let published = result?;
         self.stats.published.fetch_add(published as i64, Ordering::Relaxed);
+        metrics::counter!("tasks_outbox_published_total").increment(published as u64);
         Ok(published)
     }
 
@@ -284,8 +286,15 @@ impl Relay {
     /// be published; either way the chain goes on.
     async fn publish_row(&self, publisher: &Sidecar, row: &outbox::Model) -> Result<(), BatchError> {
         let (column, reason) = match self.outgoing(row) {
-            Ok(event) => {
-                publisher.publish(&row.topic, &event).await?;
+            Ok(mut event) => {
+                use tracing::Instrument as _;
+                let span =
+                    telemetry::publish_span(&row.topic, &event.id, &event.event_type, event.traceparent.as_deref());
+                let publish = async {
+                    event.traceparent = telemetry::current_traceparent().or(event.traceparent.take());
+                    publisher.publish(&row.topic, &event).await
+                };
+                publish.instrument(span).await?;
                 (outbox::Column::PublishTime, None)
             }
             Err(reason) => {
@@ -345,6 +354,7 @@ impl Relay {
             .await;
         if let Ok(Some(quarantined)) = quarantined {
             self.stats.quarantined.store(quarantined, Ordering::Relaxed);
+            metrics::gauge!("tasks_outbox_quarantined").set(quarantined as f64);
             if quarantined > 0 {
                 tracing::error!(outbox_quarantined = true, quarantined, "outbox rows in quarantine");
             }
@@ -353,6 +363,8 @@ impl Relay {
         let age_ms = oldest.map_or(0, |t| (to_micros(Utc::now()) - t) / 1000);
         self.stats.backlog.store(backlog, Ordering::Relaxed);
         self.stats.oldest_age_ms.store(age_ms, Ordering::Relaxed);
+        metrics::gauge!("tasks_outbox_backlog").set(backlog as f64);
+        metrics::gauge!("tasks_outbox_oldest_age_seconds").set(age_ms as f64 / 1000.0);
         if backlog > 0 {
             tracing::info!(backlog, oldest_age_ms = age_ms, "outbox backlog");
         }

@@ -66,14 +66,13 @@ impl Event {
         }
     }
 
-    /// The W3C trace context of the publisher: the CloudEvent's
-    /// `traceparent` attribute, else the delivery's gRPC metadata.
+    /// The W3C trace context the handling continues: the delivery's gRPC
+    /// metadata (daprd's delivery span, itself a child of the publisher's),
+    /// else the CloudEvent's `traceparent` attribute (the publisher's).
     pub fn traceparent(&self) -> Option<&str> {
-        self.extensions
-            .get("traceparent")
-            .and_then(serde_json::Value::as_str)
-            .or_else(|| self.metadata.get("traceparent").map(String::as_str))
-            .filter(|t| !t.is_empty())
+        let metadata = self.metadata.get("traceparent").map(String::as_str);
+        let attribute = self.extensions.get("traceparent").and_then(serde_json::Value::as_str);
+        metadata.filter(|t| !t.is_empty()).or(attribute).filter(|t| !t.is_empty())
     }
 
     /// `data` as proto3 JSON of `M`. Unknown fields are ignored; anything

@@ -235,6 +235,18 @@ impl CallbackRouterBuilder {
     }
 
     pub fn build(self) -> CallbackRouter {
+        // Each subscription's counters exist from the start, at 0: an alert on
+        // `increase()` sees nothing in a series whose first sample is already 1,
+        // so the first dead letter after a restart would go unnoticed.
+        crate::metrics::install();
+        for subscription in &self.inner.subscriptions {
+            let topic = subscription.topic.clone();
+            for outcome in ["success", "retry", "drop"] {
+                ::metrics::counter!("tasks_events_handled_total", "topic" => topic.clone(), "outcome" => outcome)
+                    .increment(0);
+            }
+            ::metrics::counter!("tasks_events_dead_lettered_total", "topic" => topic).increment(0);
+        }
         CallbackRouter { inner: Arc::new(self.inner) }
     }
 }
@@ -281,8 +293,30 @@ impl CallbackRouter {
         })
     }
 
-    /// Runs one event through its handler and maps the outcome to a status.
+    /// Runs one event through its handler, in a span of the event's trace,
+    /// and counts the outcome (`tasks_events_handled_total`, latency,
+    /// dead letters; see [`crate::metrics`]).
     async fn dispatch(&self, event: Event) -> TopicEventResponseStatus {
+        use tracing::Instrument as _;
+        let topic = event.topic.clone();
+        let span = crate::telemetry::event_span(&topic, &event.id, &event.event_type, event.traceparent());
+        let started = std::time::Instant::now();
+        let status = self.dispatch_untimed(event).instrument(span).await;
+        let outcome = match status {
+            TopicEventResponseStatus::Success => "success",
+            TopicEventResponseStatus::Retry => "retry",
+            TopicEventResponseStatus::Drop => "drop",
+        };
+        ::metrics::histogram!("tasks_event_handling_seconds", "topic" => topic.clone())
+            .record(started.elapsed().as_secs_f64());
+        ::metrics::counter!("tasks_events_handled_total", "topic" => topic.clone(), "outcome" => outcome).increment(1);
+        if status == TopicEventResponseStatus::Drop {
+            ::metrics::counter!("tasks_events_dead_lettered_total", "topic" => topic).increment(1);
+        }
+        status
+    }
+
+    async fn dispatch_untimed(&self, event: Event) -> TopicEventResponseStatus {
         let Some(route) = self.find_route(&event.pubsub_name, &event.topic, &event.path) else {
             tracing::warn!(pubsub = %event.pubsub_name, topic = %event.topic, path = %event.path, id = %event.id,
                 "event for a topic or route this app does not handle: dropped");

@@ -7,12 +7,20 @@
 //! a full CloudEvent, docs/dapr.md §3), the type names the change and its version, the
 //! data is proto3 JSON (other content types reach subscribers empty, §2),
 //! `traceparent`/`traceid` carry the trace of the request that caused it,
-//! and `partitionKey` keeps one key's events in order on Kafka.
+//! and `partitionKey` keeps one key's events in order on Kafka. The publish
+//! call itself carries the current span's `traceparent` as gRPC metadata,
+//! so daprd's own publish span joins the trace too (the `dapr` crate's
+//! client cannot set call metadata, so publishing uses the generated
+//! client on the same address).
 
 use std::{collections::HashMap, time::Duration};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use dapr::client::{ClientOptions, TonicClientWithAuth};
+use dapr::{
+    client::{ClientOptions, TonicClientWithAuth},
+    dapr::proto::runtime::v1::{PublishEventRequest, dapr_client::DaprClient},
+};
+use tonic::{metadata::MetadataValue, transport::Channel};
 
 /// The sidecar's address from the environment, as daprd's injector sets it:
 /// `DAPR_GRPC_ENDPOINT`, else `http://127.0.0.1:$DAPR_GRPC_PORT`; None when
@@ -79,6 +87,8 @@ pub enum PublishError {
 #[derive(Clone)]
 pub struct Sidecar {
     client: dapr::Client<TonicClientWithAuth>,
+    publisher: DaprClient<Channel>,
+    api_token: Option<MetadataValue<tonic::metadata::Ascii>>,
     pubsub: String,
 }
 
@@ -89,10 +99,23 @@ impl Sidecar {
     pub async fn connect(address: &str, pubsub: &str, wait: Duration) -> Result<Self, PublishError> {
         let deadline = tokio::time::Instant::now() + wait;
         let mut backoff = Duration::from_millis(50);
+        let unreachable = |reason: String| PublishError::Unreachable { address: address.to_owned(), reason };
+        let token = std::env::var("DAPR_API_TOKEN").ok().filter(|t| !t.is_empty());
+        let api_token = token
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|_| unreachable("DAPR_API_TOKEN is not ASCII".into()))?;
+        let publisher = tonic::transport::Endpoint::from_shared(address.to_owned())
+            .map_err(|e| unreachable(e.to_string()))?
+            .connect_timeout(Duration::from_secs(2))
+            .tcp_nodelay(true)
+            .connect_lazy();
+        let publisher = DaprClient::new(publisher);
         loop {
             let mut options = ClientOptions::new().with_address(address).with_timeout(Duration::from_secs(2));
-            if let Some(token) = std::env::var("DAPR_API_TOKEN").ok().filter(|t| !t.is_empty()) {
-                options = options.with_api_token(token);
+            if let Some(token) = &token {
+                options = options.with_api_token(token.clone());
             }
             let attempt = async {
                 let mut client = dapr::Client::<TonicClientWithAuth>::from_options(options).await?;
@@ -101,7 +124,10 @@ impl Sidecar {
                 Ok::<_, dapr::error::Error>(client)
             };
             match attempt.await {
-                Ok(client) => return Ok(Self { client, pubsub: pubsub.to_owned() }),
+                Ok(client) => {
+                    let (publisher, api_token, pubsub) = (publisher, api_token, pubsub.to_owned());
+                    return Ok(Self { client, publisher, api_token, pubsub });
+                }
                 Err(err) if tokio::time::Instant::now() + backoff < deadline => {
                     tracing::debug!(%address, error = %err, "sidecar not ready yet");
                     tokio::time::sleep(backoff).await;
@@ -119,11 +145,25 @@ impl Sidecar {
         let body =
             serde_json::to_vec(&event.to_cloud_event()).map_err(|e| PublishError::NotAcknowledged(e.to_string()))?;
         let metadata = HashMap::from([("partitionKey".to_owned(), event.partition_key.clone())]);
-        let mut client = self.client.clone();
-        client
-            .publish_event(self.pubsub.as_str(), topic, "application/cloudevents+json", body, Some(metadata))
+        let mut request = tonic::Request::new(PublishEventRequest {
+            pubsub_name: self.pubsub.clone(),
+            topic: topic.to_owned(),
+            data_content_type: "application/cloudevents+json".to_owned(),
+            data: body,
+            metadata,
+        });
+        if let Some(token) = &self.api_token {
+            request.metadata_mut().insert("dapr-api-token", token.clone());
+        }
+        if let Some(traceparent) = crate::telemetry::current_traceparent().and_then(|t| t.parse().ok()) {
+            request.metadata_mut().insert("traceparent", traceparent);
+        }
+        let mut publisher = self.publisher.clone();
+        publisher
+            .publish_event(request)
             .await
-            .map_err(|err| PublishError::NotAcknowledged(err.to_string()))
+            .map(drop)
+            .map_err(|status| PublishError::NotAcknowledged(status.to_string()))
     }
 
     /// The `dapr` crate client on this connection, for invocation and state.

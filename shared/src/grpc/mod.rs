@@ -8,6 +8,7 @@
 //! drains in-flight calls.
 
 pub mod limits;
+pub mod metrics;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -60,6 +61,7 @@ async fn serve(
     Server::builder()
         .max_concurrent_streams(Some(limits.max_concurrent_streams))
         .trace_fn(telemetry::grpc_request_span)
+        .layer(metrics::GrpcMetricsLayer)
         .layer(limits::LimitsLayer::new(&limits, auth))
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown.cancelled_owned())
@@ -92,6 +94,7 @@ pub struct Host {
     callbacks: Option<crate::dapr::CallbackRouter>,
     limits: Limits,
     auth: Option<Authenticator>,
+    metrics: Option<crate::metrics::MetricsListener>,
 }
 
 impl Host {
@@ -108,7 +111,25 @@ impl Host {
             callbacks: None,
             limits: Limits::default(),
             auth: None,
+            metrics: None,
         })
+    }
+
+    /// Also serves Prometheus metrics at `GET /metrics` on `addr` (port 0:
+    /// any free port); stopped after the gRPC server.
+    ///
+    /// # Errors
+    /// The address cannot be bound.
+    pub async fn serve_metrics(&mut self, addr: std::net::SocketAddr) -> Result<(), HostError> {
+        let listener =
+            crate::metrics::MetricsListener::bind(addr).await.map_err(|source| HostError::Bind { addr, source })?;
+        self.metrics = Some(listener);
+        Ok(())
+    }
+
+    /// Where metrics are served, if they are.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.as_ref().map(crate::metrics::MetricsListener::addr)
     }
 
     /// Serves within `limits` (the default: [`Limits::default`]); `auth`
@@ -156,9 +177,20 @@ impl Host {
     /// sidecar stop sending work), stop accepting, and give in-flight calls
     /// up to `grace` to finish.
     pub async fn run_until(self, shutdown: CancellationToken, grace: std::time::Duration) -> Result<(), HostError> {
-        let Self { addr, listener, routes, health, services, callbacks, limits, auth } = self;
+        let Self { addr, listener, routes, health, services, callbacks, limits, auth, metrics } = self;
         tracing::info!(%addr, "gRPC server listening");
         let stop = CancellationToken::new();
+        // The metrics server stops when this run ends, however it ends.
+        let stop_metrics = CancellationToken::new();
+        if let Some(metrics) = metrics {
+            let stop = stop_metrics.clone();
+            tokio::spawn(async move {
+                if let Err(error) = metrics.serve(stop).await {
+                    tracing::error!(%error, "the metrics server failed");
+                }
+            });
+        }
+        let _stop_metrics = stop_metrics.drop_guard();
         let mut server = tokio::spawn(serve(routes, listener, limits, auth, stop.clone()));
         tokio::select! {
             result = &mut server => return flatten(result),

@@ -84,6 +84,7 @@ pub struct MeshBuilder {
     secrets: BTreeMap<(String, String), String>,
     stack: Option<Stack>,
     shipped: bool,
+    otlp: Option<SocketAddr>,
 }
 
 impl MeshBuilder {
@@ -109,6 +110,12 @@ impl MeshBuilder {
     /// Key `key` of secret `name` in the secret store holds `value`.
     pub fn secret(mut self, name: &str, key: &str, value: &str) -> Self {
         self.secrets.insert((name.to_owned(), key.to_owned()), value.to_owned());
+        self
+    }
+
+    /// Every sidecar exports its spans over OTLP/gRPC to `collector`.
+    pub fn otlp(mut self, collector: SocketAddr) -> Self {
+        self.otlp = Some(collector);
         self
     }
 
@@ -159,6 +166,12 @@ impl MeshBuilder {
         if !self.shipped {
             config["spec"]["nameResolution"]["configuration"]["connectionString"] =
                 Value::from(dir.join("names.db").display().to_string());
+        }
+        if let Some(collector) = self.otlp {
+            let otel: Value =
+                serde_yaml::from_str(&format!("{{endpointAddress: '{collector}', isSecure: false, protocol: grpc}}"))
+                    .unwrap_or_else(|e| panic!("the tracing exporter: {e}"));
+            config["spec"]["tracing"]["otel"] = otel;
         }
         write_yaml(&dir.join("configuration.yaml"), &config);
 

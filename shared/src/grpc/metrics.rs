@@ -1,0 +1,175 @@
+//! gRPC server metrics in go-grpc-prometheus's names (see
+//! [`crate::metrics`]): a call is counted when it starts, and counted again
+//! with its code, and timed, when its status is known — in the response
+//! headers for an error answered at once, else in the trailers at the end
+//! of the response body (so a stream is timed to its end). A call whose
+//! client goes away first counts as `Canceled`.
+
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use futures::future::BoxFuture;
+use http_body::{Body, Frame, SizeHint};
+
+/// The tower layer; outermost, so calls refused by the limits count too.
+#[derive(Clone, Default)]
+pub struct GrpcMetricsLayer;
+
+impl<S> tower::Layer<S> for GrpcMetricsLayer {
+    type Service = GrpcMetrics<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GrpcMetrics { inner }
+    }
+}
+
+#[derive(Clone)]
+pub struct GrpcMetrics<S> {
+    inner: S,
+}
+
+/// One call being observed.
+struct Call {
+    kind: &'static str,
+    service: String,
+    method: String,
+    started: Instant,
+}
+
+impl Call {
+    fn start<B>(request: &http::Request<B>) -> Self {
+        let path = request.uri().path().trim_start_matches('/');
+        let (service, method) = path.split_once('/').unwrap_or((path, ""));
+        // The platform's streaming methods, by name: Watch (server
+        // streaming, ours and grpc.health's) and reflection (bidirectional).
+        let kind = match method {
+            "Watch" => "server_stream",
+            "ServerReflectionInfo" => "bidi_stream",
+            _ => "unary",
+        };
+        let call = Self { kind, service: service.to_owned(), method: method.to_owned(), started: Instant::now() };
+        ::metrics::counter!("grpc_server_started_total", &call.labels()).increment(1);
+        call
+    }
+
+    fn labels(&self) -> [(&'static str, String); 3] {
+        [
+            ("grpc_type", self.kind.to_owned()),
+            ("grpc_service", self.service.clone()),
+            ("grpc_method", self.method.clone()),
+        ]
+    }
+
+    fn finish(self, code: &'static str) {
+        let [kind, service, method] = self.labels();
+        let elapsed = self.started.elapsed().as_secs_f64();
+        ::metrics::histogram!("grpc_server_handling_seconds", &[kind.clone(), service.clone(), method.clone()])
+            .record(elapsed);
+        ::metrics::counter!("grpc_server_handled_total", &[kind, service, method, ("grpc_code", code.to_owned())])
+            .increment(1);
+    }
+}
+
+/// The name go-grpc-prometheus gives a `grpc-status` value.
+fn code_name(status: Option<&http::HeaderValue>) -> &'static str {
+    let code = status.and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i32>().ok()).unwrap_or(2);
+    match code {
+        0 => "OK",
+        1 => "Canceled",
+        3 => "InvalidArgument",
+        4 => "DeadlineExceeded",
+        5 => "NotFound",
+        6 => "AlreadyExists",
+        7 => "PermissionDenied",
+        8 => "ResourceExhausted",
+        9 => "FailedPrecondition",
+        10 => "Aborted",
+        11 => "OutOfRange",
+        12 => "Unimplemented",
+        13 => "Internal",
+        14 => "Unavailable",
+        15 => "DataLoss",
+        16 => "Unauthenticated",
+        _ => "Unknown",
+    }
+}
+
+impl<S, B> tower::Service<http::Request<B>> for GrpcMetrics<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let call = Call::start(&request);
+        Box::pin(async move {
+            let response = inner.call(request).await?;
+            // An error answered at once: trailers-only, the status in the headers.
+            if let Some(status) = response.headers().get("grpc-status") {
+                call.finish(code_name(Some(status)));
+                return Ok(response);
+            }
+            Ok(response.map(|body| tonic::body::Body::new(Observed { inner: body, call: Some(call) })))
+        })
+    }
+}
+
+/// A response body that records its call when the trailers pass.
+struct Observed {
+    inner: tonic::body::Body,
+    call: Option<Call>,
+}
+
+impl Body for Observed {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        let code = match &polled {
+            Poll::Ready(Some(Ok(frame))) => frame.trailers_ref().map(|t| code_name(t.get("grpc-status"))),
+            Poll::Ready(Some(Err(_))) => Some("Unknown"),
+            Poll::Ready(None) => Some("OK"),
+            Poll::Pending => None,
+        };
+        if let Some(code) = code
+            && let Some(call) = self.call.take()
+        {
+            call.finish(code);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Observed {
+    fn drop(&mut self) {
+        // The client went away before the end.
+        if let Some(call) = self.call.take() {
+            call.finish("Canceled");
+        }
+    }
+}
