@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 # Where cargo puts binaries (CI may set CARGO_TARGET_DIR outside the clone).
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: dev test test-rust monitoring-check fuzz-short fuzz soak lint fmt token migrate bench tools
+.PHONY: dev test test-rust monitoring-check lint-static fuzz-short fuzz soak lint fmt token migrate bench tools
 
 ## dev: every service, each behind its own real daprd, with Kafka and the Dapr
 # scheduler, on loopback; embedded SQLite (data/). scripts/dev.sh says how.
@@ -15,8 +15,12 @@ dev:
 ## test: every test (Rust on a fresh private PostgreSQL, Kafka and Dapr
 # scheduler + SQLite; a short run of every fuzz target; the alerts and
 # dashboards against promtool; deployment checks).
-test: tools test-rust fuzz-short monitoring-check
+test: tools test-rust fuzz-short monitoring-check lint-static
 	@if [ -f mk/deploy.mk ]; then $(MAKE) --no-print-directory deploy-check; fi
+
+## lint-static: actionlint on the workflows, buf lint and buf breaking on proto/.
+lint-static:
+	scripts/lint-static.sh
 
 ## monitoring-check: the shipped alerts and dashboard queries (promtool).
 monitoring-check:
@@ -46,10 +50,11 @@ tools:
 	scripts/install-dapr.sh
 	scripts/install-kafka.sh
 
-## lint: formatting and clippy, warnings are errors.
+## lint: formatting, clippy (warnings are errors), then lint-static.
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	scripts/lint-static.sh
 
 fmt:
 	$(CARGO) fmt --all

@@ -12,6 +12,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/.tools/bin"
 mkdir -p "$bin"
+# As root, or through passwordless sudo (CI runners).
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif sudo -n true 2>/dev/null; then sudo "$@"; else return 1; fi; }
 
 install_grpcurl() {
   [ -x "$bin/grpcurl" ] && return 0
@@ -39,8 +41,9 @@ install_aiosmtpd() {
 install_prometheus() {
   [ -x "$bin/prometheus" ] && [ -x "$bin/promtool" ] && return 0
   if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) >/dev/null
+    if command -v apt-get >/dev/null; then
+      (as_root apt-get update -qq &&
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) >/dev/null
     fi
   fi
   command -v promtool >/dev/null && command -v prometheus >/dev/null ||

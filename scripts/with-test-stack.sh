@@ -65,9 +65,11 @@ if [ -n "${TEST_DATABASE_URL:-}" ]; then "$@"; exit $?; fi
 
 find_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 bin=$(find_bin)
-if [ -z "$bin" ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+# As root, or through passwordless sudo (CI runners).
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif sudo -n true 2>/dev/null; then sudo "$@"; else return 1; fi; }
+if [ -z "$bin" ] && command -v apt-get >/dev/null; then
   echo "installing PostgreSQL from Debian's packages" >&2
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) || true
+  (as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) || true
   bin=$(find_bin)
 fi
 if [ -z "$bin" ]; then

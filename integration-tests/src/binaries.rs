@@ -21,6 +21,8 @@ pub const SERVICES: [&str; 6] = ["sync-gateway", "recurrence", "reminder", "noti
 /// One service's process and its sidecar.
 pub struct Service {
     pub id: &'static str,
+    /// Its log (JSON lines).
+    pub log: PathBuf,
     /// Its gRPC API.
     pub addr: SocketAddr,
     /// Its Prometheus endpoint (`GET /metrics`).
@@ -55,7 +57,9 @@ impl System {
             let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
             let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
             let mut env = vec![
-                ("RUST_LOG".to_owned(), "info".to_owned()),
+                // As the chart runs them: JSON lines; each finished call logged.
+                ("LOG_FORMAT".to_owned(), "json".to_owned()),
+                ("RUST_LOG".to_owned(), "info,shared::grpc::metrics=debug".to_owned()),
                 ("AUTH_HS256_SECRET".to_owned(), SECRET.to_owned()),
                 ("METRICS_ADDR".to_owned(), metrics.to_string()),
                 ("DAPR_GRPC_ENDPOINT".to_owned(), sidecar.endpoint()),
@@ -97,7 +101,7 @@ impl System {
                 }
             })
             .await;
-            services.push(Service { id, addr, metrics, sidecar, process });
+            services.push(Service { id, log, addr, metrics, sidecar, process });
         }
         for service in &mut services {
             service.sidecar.start(Some(service.addr)).await;

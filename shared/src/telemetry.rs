@@ -69,7 +69,12 @@ fn init_with(service_name: &str, print: bool) -> TelemetryGuard {
     let fmt_filter = if print { None } else { Some(tracing_subscriber::filter::LevelFilter::OFF) };
     let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let fmt = if json {
-        tracing_subscriber::fmt::layer().json().with_current_span(true).with_filter(fmt_filter).boxed()
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_filter(fmt_filter)
+            .boxed()
     } else {
         tracing_subscriber::fmt::layer().compact().with_filter(fmt_filter).boxed()
     };
@@ -188,6 +193,15 @@ fn record_trace_id(span: &tracing::Span) {
     if trace_id != opentelemetry::trace::TraceId::INVALID {
         span.record("trace_id", tracing::field::display(trace_id));
     }
+}
+
+/// The trace id of the current span (32 hex digits), when it is in a trace.
+pub fn current_trace_id() -> Option<String> {
+    use opentelemetry::trace::TraceContextExt;
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let sc = span.span_context();
+    sc.is_valid().then(|| sc.trace_id().to_string())
 }
 
 /// The W3C `traceparent` of the current span, when it is sampled into a trace.

@@ -78,15 +78,55 @@ def test_waits_have_timeouts():
     assert waits >= 5
 
 
-def test_workflow_runs_make_test_and_the_kind_suite():
-    wf = yaml.safe_load((ROOT / ".github" / "workflows" / "e2e.yml").read_text())
-    on = wf.get("on", wf.get(True))  # YAML 1.1 reads a bare `on` as True
-    assert "push" in on and "pull_request" in on
+def workflow(name):
+    wf = yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())
+    wf["on"] = wf.get("on", wf.get(True))  # YAML 1.1 reads a bare `on` as True
+    return wf
+
+
+def runs(wf, job):
+    return "\n".join(s.get("run", "") for s in wf["jobs"][job]["steps"])
+
+
+def test_ci_lints_runs_the_ci_entry_point_and_the_kind_suite():
+    wf = workflow("ci.yml")
+    assert "push" in wf["on"] and "pull_request" in wf["on"]
     jobs = wf["jobs"]
-    runs = lambda job: "\n".join(s.get("run", "") for s in jobs[job]["steps"])
-    assert "make test" in runs("test")
-    assert "make images kind-up deploy e2e" in runs("e2e")
+    assert "make lint" in runs(wf, "lint")
+    assert ".ci/run" in runs(wf, "test")
+    assert "make images kind-up deploy e2e" in runs(wf, "e2e")
     uses = " ".join(s.get("uses", "") for s in jobs["e2e"]["steps"])
     assert "kind-action" in uses and "setup-helm" in uses and "setup-kubectl" in uses
     upload = [s for s in jobs["e2e"]["steps"] if "upload-artifact" in s.get("uses", "")]
     assert upload and upload[0]["if"] == "failure()"
+    # buf breaking needs main's history.
+    assert jobs["lint"]["steps"][0]["with"]["fetch-depth"] == 0
+
+
+def test_release_builds_every_image_and_deploys_dev_from_main_and_prod_from_tags():
+    wf = workflow("release.yml")
+    assert wf["on"]["push"]["branches"] == ["main"] and wf["on"]["push"]["tags"]
+    jobs = wf["jobs"]
+    images = set(jobs["images"]["strategy"]["matrix"]["bin"])
+    makefile_bins = set(re.search(r"IMAGE_BINS \?= (.*)", (ROOT / "mk" / "deploy.mk").read_text()).group(1).split())
+    assert images == makefile_bins
+    assert jobs["images"]["permissions"]["packages"] == "write"
+    meta = runs(wf, "meta")
+    assert "environment=prod" in meta and "environment=dev" in meta
+    assert jobs["chart"]["if"] == "github.ref_type == 'tag'"
+    assert "release.sh package" in runs(wf, "chart") and "helm push" in runs(wf, "chart")
+    deploy = jobs["deploy"]
+    assert deploy["environment"]["name"] == "${{ needs.meta.outputs.environment }}"
+    assert "release.sh upgrade" in runs(wf, "deploy")
+    assert "cancel-in-progress" in wf["concurrency"] and wf["concurrency"]["cancel-in-progress"] is False
+    release = (ROOT / "scripts" / "deploy" / "release.sh").read_text()
+    assert "--rollback-on-failure" in release, "a failed upgrade rolls back by itself (Helm 4's --atomic)"
+
+
+def test_rollback_is_manual_per_environment():
+    wf = workflow("rollback.yml")
+    inputs = wf["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["environment"]["type"] == "environment" and inputs["environment"]["required"]
+    job = wf["jobs"]["rollback"]
+    assert job["environment"]["name"] == "${{ inputs.environment }}"
+    assert "release.sh rollback" in runs(wf, "rollback")

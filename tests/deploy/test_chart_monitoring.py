@@ -76,3 +76,22 @@ def test_one_dashboard_config_map_per_shipped_dashboard(renders):
         assert json.loads(by_file[path.name]) == json.loads(path.read_text()), path.name
     for c in maps:
         assert c["metadata"]["labels"]["grafana_dashboard"] == "1"
+
+
+def test_the_packaged_chart_carries_its_version_and_the_monitoring_files(tmp_path):
+    import subprocess
+    import tarfile
+
+    from manifests import ROOT
+
+    out = subprocess.run([str(ROOT / "scripts/deploy/release.sh"), "package", "2.3.4-rc.1", str(tmp_path)],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    with tarfile.open(out) as chart:
+        names = chart.getnames()
+        meta = yaml.safe_load(chart.extractfile("tasks/Chart.yaml").read())
+    assert (meta["version"], meta["appVersion"]) == ("2.3.4-rc.1", "2.3.4-rc.1")
+    assert "tasks/monitoring/alerts.yaml" in names
+    assert len([n for n in names if n.startswith("tasks/monitoring/dashboards/")]) >= 4
+    refused = subprocess.run([str(ROOT / "scripts/deploy/release.sh"), "package", "latest", str(tmp_path)],
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and "SemVer" in refused.stderr

@@ -4,6 +4,10 @@
 //! headers for an error answered at once, else in the trailers at the end
 //! of the response body (so a stream is timed to its end). A call whose
 //! client goes away first counts as `Canceled`.
+//!
+//! Each finished call is also logged, with its trace id (the JSON logs'
+//! `trace_id`): at debug level when OK, info for the caller's errors, warn
+//! for the server's own (`Internal`, `Unknown`, `DataLoss`, `Unavailable`).
 
 use std::{
     pin::Pin,
@@ -37,6 +41,8 @@ struct Call {
     service: String,
     method: String,
     started: Instant,
+    /// The trace of the request span (the layer runs inside it).
+    trace_id: Option<String>,
 }
 
 impl Call {
@@ -50,7 +56,13 @@ impl Call {
             "ServerReflectionInfo" => "bidi_stream",
             _ => "unary",
         };
-        let call = Self { kind, service: service.to_owned(), method: method.to_owned(), started: Instant::now() };
+        let call = Self {
+            kind,
+            service: service.to_owned(),
+            method: method.to_owned(),
+            started: Instant::now(),
+            trace_id: None,
+        };
         ::metrics::counter!("grpc_server_started_total", &call.labels()).increment(1);
         call
     }
@@ -66,6 +78,15 @@ impl Call {
     fn finish(self, code: &'static str) {
         let [kind, service, method] = self.labels();
         let elapsed = self.started.elapsed().as_secs_f64();
+        let (path, trace_id, ms) =
+            (format!("{}/{}", service.1, method.1), self.trace_id.as_deref(), (elapsed * 1e6).round() / 1e3);
+        match code {
+            "OK" => tracing::debug!(rpc = %path, code, elapsed_ms = ms, trace_id, "call finished"),
+            "Internal" | "Unknown" | "DataLoss" | "Unavailable" => {
+                tracing::warn!(rpc = %path, code, elapsed_ms = ms, trace_id, "call failed");
+            }
+            _ => tracing::info!(rpc = %path, code, elapsed_ms = ms, trace_id, "call refused"),
+        }
         ::metrics::histogram!("grpc_server_handling_seconds", &[kind.clone(), service.clone(), method.clone()])
             .record(elapsed);
         ::metrics::counter!("grpc_server_handled_total", &[kind, service, method, ("grpc_code", code.to_owned())])
@@ -114,8 +135,10 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let call = Call::start(&request);
+        let mut call = Call::start(&request);
         Box::pin(async move {
+            // Polled inside the request's span (tonic instruments the call).
+            call.trace_id = crate::telemetry::current_trace_id();
             let response = inner.call(request).await?;
             // An error answered at once: trailers-only, the status in the headers.
             if let Some(status) = response.headers().get("grpc-status") {
