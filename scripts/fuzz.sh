@@ -34,7 +34,7 @@ for target in "${targets[@]}"; do
   corpus=$(mktemp -d)
   log=$(mktemp)
   if ! cargo fuzz run "${profile[@]}" -s none "$target" "$corpus" "seeds/$target" -- \
-      -max_total_time="$seconds" -timeout=10 -print_final_stats=1 >"$log" 2>      -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then1; then
+      -max_total_time="$seconds" -timeout=10 -print_final_stats=1 >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     echo "FUZZ $target FAILED (the input is in fuzz/artifacts/$target/)" >&2
     exit 1
