@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let start = NaiveDate::from_ymd_opt(2026, 1, 31).and_then(|d| d.and_hms_opt(9, 0, 0));
     if selector % 2 == 0 {
         let Ok(rule) = pb::RecurrenceRule::decode(rest) else { return };
-        if let Ok(Some(spec)) = task::convert::parse_recurrence(Some(&rule))
+        if let Ok(Some(spec)) = shared::recurrence::wire::parse_recurrence(Some(&rule))
             && let (Ok(rule), Some(start)) = (spec.rule(None), start)
         {
             let _ = rule.occurrences(start).take(50).count();

@@ -133,6 +133,7 @@ async fn a_relay_killed_mid_batch_loses_nothing() {
     let relay = |stats: Arc<task::relay::RelayStats>| {
         let config = task::relay::RelayConfig {
             sidecar: endpoint.clone(),
+            api_token: None,
             pubsub: "pubsub".into(),
             app_id: "task".into(),
             batch_size: 100,

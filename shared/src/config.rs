@@ -65,3 +65,94 @@ pub fn metrics_addr(default: &str) -> Result<Option<SocketAddr>, ConfigError> {
         _ => addr("METRICS_ADDR", default).map(Some),
     }
 }
+
+/// A secret setting (a key, a token). Its `Debug` never shows the value, so
+/// settings that hold one can be logged whole.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// `name` as a [`Secret`], or `default`.
+pub fn secret(name: &str, default: &str) -> Secret {
+    Secret(string(name, default))
+}
+
+/// The sidecar's gRPC address, as daprd's injector sets it:
+/// `DAPR_GRPC_ENDPOINT`, else `http://127.0.0.1:$DAPR_GRPC_PORT`; None when
+/// neither is set (the app runs without a sidecar).
+pub fn sidecar_address() -> Option<String> {
+    var("DAPR_GRPC_ENDPOINT").or_else(|| var("DAPR_GRPC_PORT").map(|port| format!("http://127.0.0.1:{port}")))
+}
+
+/// The tokens between an app and its sidecar, as daprd's injector sets them.
+#[derive(Debug, Clone, Default)]
+pub struct DaprTokens {
+    /// `DAPR_API_TOKEN`: sent on every call to the sidecar.
+    pub dapr_api_token: Option<Secret>,
+    /// `APP_API_TOKEN`: what the sidecar must send on every callback.
+    pub app_api_token: Option<Secret>,
+}
+
+impl DaprTokens {
+    pub fn from_env() -> Self {
+        Self { dapr_api_token: var("DAPR_API_TOKEN").map(Secret), app_api_token: var("APP_API_TOKEN").map(Secret) }
+    }
+}
+
+/// How a process logs and exports telemetry.
+#[derive(Debug, Clone, Default)]
+pub struct TelemetrySettings {
+    /// `LOG_FORMAT=json`: one JSON object per line (else compact text).
+    pub json_logs: bool,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: where traces and metrics go (None: nowhere).
+    pub otlp_endpoint: Option<String>,
+    /// Whether log lines are printed at all (tests print them only with `TEST_LOG`).
+    pub print_logs: bool,
+    /// `RUST_LOG`: which lines, as an `EnvFilter` directive (default `info`).
+    pub log_filter: String,
+}
+
+impl TelemetrySettings {
+    pub fn from_env() -> Self {
+        Self {
+            json_logs: var("LOG_FORMAT").is_some_and(|f| f.trim().eq_ignore_ascii_case("json")),
+            otlp_endpoint: var("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            print_logs: true,
+            log_filter: string("RUST_LOG", "info"),
+        }
+    }
+
+    /// Tests: as [`TelemetrySettings::from_env`], printing only when `TEST_LOG` is set.
+    pub fn for_tests() -> Self {
+        Self { print_logs: var("TEST_LOG").is_some(), ..Self::from_env() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_never_shows_in_debug_output() {
+        let tokens = DaprTokens { dapr_api_token: Some(Secret::new("s3cr3t")), app_api_token: None };
+        let printed = format!("{tokens:?}");
+        assert!(!printed.contains("s3cr3t") && printed.contains("redacted"), "{printed}");
+        assert_eq!(tokens.dapr_api_token.unwrap().expose(), "s3cr3t");
+    }
+}

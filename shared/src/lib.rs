@@ -18,7 +18,9 @@
 //! - [`event_types`]: the CloudEvent types the apps publish and route on.
 //! - [`shutdown`]: SIGTERM/SIGINT as a cancellation token.
 //! - [`testing`]: fresh databases for the services' tests.
-//! - [`recurrence`]: the date math of recurrence rules, pure.
+//! - [`recurrence`]: a repeating task's rule end to end — wire form,
+//!   validation, stored form, due dates and the date math — pure.
+//! - [`validation`]: a value that failed validation, named by its field.
 //!
 //! Nothing here knows about tasks as a business: services own their rules.
 
@@ -36,3 +38,4 @@ pub mod shutdown;
 pub mod status;
 pub mod telemetry;
 pub mod testing;
+pub mod validation;

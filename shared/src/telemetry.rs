@@ -1,5 +1,6 @@
 //! `tracing` set up once per process, with OpenTelemetry export when an OTLP
-//! endpoint is configured.
+//! endpoint is configured; the settings are [`TelemetrySettings`], which
+//! each `main` reads from the environment:
 //!
 //! - `RUST_LOG` filters (default `info`); `LOG_FORMAT=json` switches to JSON
 //!   lines (what the Helm chart sets), anything else is human-readable.
@@ -19,6 +20,8 @@ use opentelemetry_sdk::{
     Resource, metrics::SdkMeterProvider, propagation::TraceContextPropagator, trace::SdkTracerProvider,
 };
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+pub use crate::config::TelemetrySettings;
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 /// Keeps the exporters alive; [`TelemetryGuard::shutdown`] flushes them.
@@ -46,29 +49,19 @@ impl TelemetryGuard {
 
 static INIT: OnceLock<()> = OnceLock::new();
 
-/// Installs the global subscriber for `service_name`. Later calls (tests that
-/// build several apps in one process) are no-ops that return an empty guard.
-pub fn init(service_name: &str) -> TelemetryGuard {
-    init_with(service_name, true)
-}
-
-/// Tests: spans and trace propagation always (so `traceparent` flows as in
-/// production); log output only when `TEST_LOG` is set.
-pub fn init_for_tests() {
-    let _ = init_with("test", std::env::var_os("TEST_LOG").is_some());
-}
-
-fn init_with(service_name: &str, print: bool) -> TelemetryGuard {
+/// Installs the global subscriber for `service_name`, as `settings` say
+/// (read once by the service's `main`). Later calls (tests that build
+/// several apps in one process) are no-ops that return an empty guard.
+pub fn init(service_name: &str, settings: &TelemetrySettings) -> TelemetryGuard {
     let mut guard = TelemetryGuard { provider: None, meters: None };
     if INIT.set(()).is_err() {
         return guard;
     }
     global::set_text_map_propagator(TraceContextPropagator::new());
 
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let fmt_filter = if print { None } else { Some(tracing_subscriber::filter::LevelFilter::OFF) };
-    let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let fmt = if json {
+    let filter = EnvFilter::try_new(&settings.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let fmt_filter = if settings.print_logs { None } else { Some(tracing_subscriber::filter::LevelFilter::OFF) };
+    let fmt = if settings.json_logs {
         tracing_subscriber::fmt::layer()
             .json()
             .with_current_span(true)
@@ -81,22 +74,25 @@ fn init_with(service_name: &str, print: bool) -> TelemetryGuard {
 
     // A provider always exists, so spans get real W3C ids and `traceparent`
     // propagates even when nothing is exported.
-    let provider = build_provider(service_name, otlp_endpoint().as_deref());
+    let endpoint = settings.otlp_endpoint.as_deref();
+    let provider = build_provider(service_name, endpoint);
     let tracer = provider.tracer(service_name.to_owned());
     guard.provider = Some(provider);
     let otel = tracing_opentelemetry::layer().with_tracer(tracer);
 
     let _ = tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init();
 
-    if let Some(meters) = otlp_endpoint().and_then(|endpoint| build_meter_provider(service_name, &endpoint)) {
+    if let Some(meters) = endpoint.and_then(|endpoint| build_meter_provider(service_name, endpoint)) {
         global::set_meter_provider(meters.clone());
         guard.meters = Some(meters);
     }
     guard
 }
 
-fn otlp_endpoint() -> Option<String> {
-    std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok().filter(|v| !v.trim().is_empty())
+/// Tests: spans and trace propagation always (so `traceparent` flows as in
+/// production); log output only when `TEST_LOG` is set.
+pub fn init_for_tests() {
+    let _ = init("test", &TelemetrySettings::for_tests());
 }
 
 fn build_provider(service_name: &str, endpoint: Option<&str>) -> SdkTracerProvider {

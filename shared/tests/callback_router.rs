@@ -83,7 +83,7 @@ fn router(seen: Seen, token: Option<&str>) -> CallbackRouter {
         .method("echo", |request: InvokeRequest| async move {
             Ok(InvokeResponse { data: request.data, content_type: "application/json".into() })
         })
-        .api_token(token.map(str::to_owned))
+        .api_token(token.map(shared::config::Secret::new))
         .build()
 }
 

@@ -28,7 +28,8 @@ impl Application {
         if settings.auto_migrate {
             migrations::audit::Migrator::up(&db, None).await.context("cannot migrate the database")?;
         }
-        let tokens = PageTokens::new(settings.page_token_secret.as_bytes()).context("bad PAGE_TOKEN_SECRET")?;
+        let tokens =
+            PageTokens::new(settings.page_token_secret.expose().as_bytes()).context("bad PAGE_TOKEN_SECRET")?;
         let auth = Authenticator::new(&settings.auth);
         let mut host = Host::bind(settings.grpc_addr, &[FILE_DESCRIPTOR_SET]).await?;
         host.limit(settings.limits.clone(), Some(auth.clone()));
@@ -48,7 +49,7 @@ impl Application {
                     &settings.topic,
                     &settings.dead_letter_topic,
                 ))
-                .api_token_from_env()
+                .api_token(settings.dapr_tokens.app_api_token.clone())
                 .build(),
         );
         Ok(Self { host, db, settings })

@@ -41,12 +41,20 @@ impl Application {
         if settings.auto_migrate {
             migrations::notification::Migrator::up(&db, None).await.context("cannot migrate the database")?;
         }
-        let tokens = PageTokens::new(settings.page_token_secret.as_bytes()).context("bad PAGE_TOKEN_SECRET")?;
+        let tokens =
+            PageTokens::new(settings.page_token_secret.expose().as_bytes()).context("bad PAGE_TOKEN_SECRET")?;
         let app = App {
             settings: settings.clone(),
             db: db.clone(),
             webhooks: Webhooks::new(settings.webhook_timeout).context("cannot build the HTTP client")?,
-            email: Email::new(&settings.sidecar, &settings.pubsub, &settings.email_binding),
+            email: Email::new(
+                shared::dapr::LazySidecar::new(
+                    &settings.sidecar,
+                    &settings.pubsub,
+                    settings.dapr_tokens.dapr_api_token.clone(),
+                ),
+                &settings.email_binding,
+            ),
         };
         let auth = Authenticator::new(&settings.auth);
         let mut host = Host::bind(settings.grpc_addr, &[FILE_DESCRIPTOR_SET]).await?;
@@ -63,7 +71,7 @@ impl Application {
         for subscription in events::subscriptions(&app) {
             router = router.subscribe(subscription);
         }
-        host.serve_callbacks(router.api_token_from_env().build());
+        host.serve_callbacks(router.api_token(settings.dapr_tokens.app_api_token.clone()).build());
         Ok(Self { host, db, settings })
     }
 

@@ -15,10 +15,9 @@
 //!   {emailTo, subject}}`); the sender address and SMTP server are the
 //!   component's.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, time::Duration};
 
-use shared::dapr::Sidecar;
-use tokio::sync::OnceCell;
+use shared::dapr::LazySidecar;
 
 use crate::domain::{self, Outcome};
 
@@ -76,30 +75,19 @@ impl Webhooks {
 /// Email through the sidecar's `smtp` output binding.
 #[derive(Clone)]
 pub struct Email {
-    address: String,
-    pubsub: String,
     binding: String,
-    sidecar: Arc<OnceCell<Sidecar>>,
+    sidecar: LazySidecar,
 }
 
 impl Email {
-    /// `address`: the sidecar, connected on first use; `binding`: the
-    /// output binding's name (`email`).
-    pub fn new(address: &str, pubsub: &str, binding: &str) -> Self {
-        Self {
-            address: address.to_owned(),
-            pubsub: pubsub.to_owned(),
-            binding: binding.to_owned(),
-            sidecar: Arc::default(),
-        }
+    /// `sidecar`: connected on first use; `binding`: the output binding's
+    /// name (`email`).
+    pub fn new(sidecar: LazySidecar, binding: &str) -> Self {
+        Self { binding: binding.to_owned(), sidecar }
     }
 
     pub async fn send(&self, to: &str, subject: &str, html: String) -> Sent {
-        let sidecar = match self
-            .sidecar
-            .get_or_try_init(|| Sidecar::connect(&self.address, &self.pubsub, Duration::from_secs(2)))
-            .await
-        {
+        let sidecar = match self.sidecar.get().await {
             Ok(sidecar) => sidecar,
             Err(err) => return Sent::of(Outcome::Transient(format!("the sidecar is unreachable: {err}"))),
         };

@@ -25,6 +25,8 @@ use shared::auth::AuthConfig;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The tokens between the app and its sidecar (`DAPR_API_TOKEN`, `APP_API_TOKEN`).
+    pub dapr_tokens: shared::config::DaprTokens,
     pub grpc_addr: SocketAddr,
     pub database_url: String,
     pub auto_migrate: bool,
@@ -36,7 +38,7 @@ pub struct Settings {
     pub email_binding: String,
     pub webhook_timeout: Duration,
     pub lease: chrono::Duration,
-    pub page_token_secret: String,
+    pub page_token_secret: shared::config::Secret,
     pub shutdown_grace: Duration,
     /// Call time limit, streams per connection, message size, per-user rate.
     pub limits: shared::grpc::Limits,
@@ -49,11 +51,11 @@ impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
         let database_url = shared::config::string("DATABASE_URL", "sqlite://data/notification.db?mode=rwc");
         Ok(Self {
+            dapr_tokens: shared::config::DaprTokens::from_env(),
             grpc_addr: shared::config::addr("NOTIFICATION_GRPC_ADDR", "127.0.0.1:50054")?,
             auto_migrate: shared::config::auto_migrate(&database_url)?,
             database_url,
-            sidecar: shared::dapr::sidecar::sidecar_address_from_env()
-                .unwrap_or_else(|| "http://127.0.0.1:50001".to_owned()),
+            sidecar: shared::config::sidecar_address().unwrap_or_else(|| "http://127.0.0.1:50001".to_owned()),
             pubsub: shared::config::string("PUBSUB_NAME", "pubsub"),
             reminders_topic: shared::config::string("REMINDERS_TOPIC", "reminders"),
             task_topic: shared::config::string("TASK_EVENTS_TOPIC", "task-events"),
@@ -64,7 +66,7 @@ impl Settings {
                 i64::try_from(shared::config::parse::<u64>("DELIVERY_LEASE_SECONDS", 120)?)
                     .context("DELIVERY_LEASE_SECONDS is too large")?,
             ),
-            page_token_secret: shared::config::string("PAGE_TOKEN_SECRET", "insecure-development-page-token-secret"),
+            page_token_secret: shared::config::secret("PAGE_TOKEN_SECRET", "insecure-development-page-token-secret"),
             shutdown_grace: shared::config::shutdown_grace()?,
             limits: shared::grpc::Limits::from_env()?,
             metrics_addr: shared::config::metrics_addr("127.0.0.1:9204")?,
@@ -75,6 +77,7 @@ impl Settings {
     /// Port 0 on loopback, the given database and sidecar, HS256 with `secret`.
     pub fn for_tests(database_url: &str, sidecar: &str, secret: &str) -> Self {
         Self {
+            dapr_tokens: shared::config::DaprTokens::default(),
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: database_url.to_owned(),
             auto_migrate: true,
@@ -86,7 +89,7 @@ impl Settings {
             email_binding: "email".to_owned(),
             webhook_timeout: Duration::from_secs(5),
             lease: chrono::Duration::seconds(30),
-            page_token_secret: "test".to_owned(),
+            page_token_secret: shared::config::Secret::new("test"),
             shutdown_grace: Duration::from_secs(5),
             limits: shared::grpc::Limits::default().unthrottled(),
             metrics_addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),

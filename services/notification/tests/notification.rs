@@ -65,7 +65,7 @@ async fn start(backend: Backend) -> Harness {
     let stop = CancellationToken::new();
     let server = tokio::spawn(app.run_until(stop.clone()));
     daprd.start(Some(app_addr)).await;
-    let publisher = Sidecar::connect(&sidecar, "pubsub", Duration::from_secs(5)).await.unwrap();
+    let publisher = Sidecar::connect(&sidecar, "pubsub", Duration::from_secs(5), None).await.unwrap();
     let channel = Channel::from_shared(format!("http://{app_addr}")).unwrap().connect().await.unwrap();
     Harness {
         mesh,

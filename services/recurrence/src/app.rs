@@ -22,19 +22,21 @@ pub struct Application {
     settings: Settings,
 }
 
-/// The sidecar connection, made once on first use.
+/// The handlers and the sidecar connection they share, made once on first
+/// use (waiting up to `sidecar_wait` for the sidecar).
 #[derive(Clone)]
-struct LazySidecar {
+struct LazyHandlers {
     cell: Arc<OnceCell<events::Handlers>>,
     settings: Settings,
 }
 
-impl LazySidecar {
+impl LazyHandlers {
     async fn handlers(&self) -> Result<events::Handlers, HandlerError> {
         let settings = &self.settings;
         self.cell
             .get_or_try_init(|| async {
-                let sidecar = Sidecar::connect(&settings.sidecar, &settings.pubsub, settings.sidecar_wait)
+                let token = settings.dapr_tokens.dapr_api_token.as_ref();
+                let sidecar = Sidecar::connect(&settings.sidecar, &settings.pubsub, settings.sidecar_wait, token)
                     .await
                     .map_err(HandlerError::transient)?;
                 Ok(events::Handlers {
@@ -51,7 +53,7 @@ impl LazySidecar {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let lazy = LazySidecar { cell: Arc::default(), settings: settings.clone() };
+        let lazy = LazyHandlers { cell: Arc::default(), settings: settings.clone() };
         let mut host = Host::bind(settings.grpc_addr, &[FILE_DESCRIPTOR_SET]).await?;
         // No public API: only the time limit and stream count apply.
         host.limit(settings.limits.clone(), None);
@@ -87,7 +89,7 @@ impl Application {
                     Ok(())
                 }
             })
-            .api_token_from_env()
+            .api_token(settings.dapr_tokens.app_api_token.clone())
             .build();
         host.serve_callbacks(router);
         Ok(Self { host, settings })

@@ -20,6 +20,8 @@ use anyhow::Context;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The tokens between the app and its sidecar (`DAPR_API_TOKEN`, `APP_API_TOKEN`).
+    pub dapr_tokens: shared::config::DaprTokens,
     pub grpc_addr: SocketAddr,
     pub sidecar: String,
     pub pubsub: String,
@@ -39,8 +41,9 @@ pub struct Settings {
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
+            dapr_tokens: shared::config::DaprTokens::from_env(),
             grpc_addr: shared::config::addr("RECURRENCE_GRPC_ADDR", "127.0.0.1:50052")?,
-            sidecar: shared::dapr::sidecar::sidecar_address_from_env().context(
+            sidecar: shared::config::sidecar_address().context(
                 "DAPR_GRPC_ENDPOINT or DAPR_GRPC_PORT must be set: the recurrence service works through Dapr",
             )?,
             pubsub: shared::config::string("PUBSUB_NAME", "pubsub"),
@@ -59,6 +62,7 @@ impl Settings {
     /// Port 0 on loopback, the given sidecar.
     pub fn for_tests(sidecar: &str) -> Self {
         Self {
+            dapr_tokens: shared::config::DaprTokens::default(),
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             sidecar: sidecar.to_owned(),
             pubsub: "pubsub".to_owned(),

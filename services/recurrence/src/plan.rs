@@ -1,14 +1,13 @@
-//! Which instance of a series comes next, and when. Pure: the date math is
-//! [`shared::recurrence`]; the rule's parsing is the task contract's own.
+//! Which instance of a series comes next, and when. Pure: the rule, its
+//! parsing and its date math are the recurrence contract's
+//! ([`shared::recurrence`]), the same code the task service validates with.
 
 use chrono::{DateTime, Utc};
 use shared::proto::todo::task::v1 as pb;
-use task::{
-    convert,
-    domain::{
-        due::Due,
-        recurrence::{Anchor, RecurrenceSpec},
-    },
+use shared::recurrence::{
+    due::Due,
+    spec::{Anchor, RecurrenceSpec},
+    wire,
 };
 
 /// The next instance to create.
@@ -32,11 +31,11 @@ struct Parsed {
 
 fn parse(task: &pb::Task) -> Result<Option<Parsed>, PlanError> {
     let Some(raw) = task.recurrence.as_ref() else { return Ok(None) };
-    let mut spec = convert::parse_recurrence(Some(raw))
+    let mut spec = wire::parse_recurrence(Some(raw))
         .map_err(|e| PlanError(e.to_string()))?
         .ok_or_else(|| PlanError("no rule".into()))?;
     spec.series_start = Due::parse_local(&raw.series_start).ok();
-    let due = convert::parse_due(task.due.as_ref()).map_err(|e| PlanError(e.to_string()))?;
+    let due = wire::parse_due(task.due.as_ref()).map_err(|e| PlanError(e.to_string()))?;
     Ok(Some(Parsed { spec, due }))
 }
 

@@ -25,7 +25,14 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
         let app = App {
-            dapr: Dapr::new(&settings.sidecar, &settings.pubsub, &settings.state_store),
+            dapr: Dapr::new(
+                shared::dapr::LazySidecar::new(
+                    &settings.sidecar,
+                    &settings.pubsub,
+                    settings.dapr_tokens.dapr_api_token.clone(),
+                ),
+                &settings.state_store,
+            ),
             settings: settings.clone(),
         };
         let mut host = Host::bind(settings.grpc_addr, &[FILE_DESCRIPTOR_SET]).await?;
@@ -43,7 +50,7 @@ impl Application {
                     let app = on_job.clone();
                     async move { fire::on_job(&app, request).await.map(drop) }
                 })
-                .api_token_from_env()
+                .api_token(settings.dapr_tokens.app_api_token.clone())
                 .build(),
         );
         Ok(Self { host, settings })

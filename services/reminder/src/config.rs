@@ -27,6 +27,8 @@ use crate::jobs::RetryPolicy;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The tokens between the app and its sidecar (`DAPR_API_TOKEN`, `APP_API_TOKEN`).
+    pub dapr_tokens: shared::config::DaprTokens,
     pub grpc_addr: SocketAddr,
     pub sidecar: String,
     pub app_id: String,
@@ -47,9 +49,9 @@ pub struct Settings {
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
+            dapr_tokens: shared::config::DaprTokens::from_env(),
             grpc_addr: shared::config::addr("REMINDER_GRPC_ADDR", "127.0.0.1:50053")?,
-            sidecar: shared::dapr::sidecar::sidecar_address_from_env()
-                .unwrap_or_else(|| "http://127.0.0.1:50001".to_owned()),
+            sidecar: shared::config::sidecar_address().unwrap_or_else(|| "http://127.0.0.1:50001".to_owned()),
             app_id: shared::config::string("APP_ID", "reminder"),
             pubsub: shared::config::string("PUBSUB_NAME", "pubsub"),
             task_topic: shared::config::string("TASK_EVENTS_TOPIC", "task-events"),
@@ -74,6 +76,7 @@ impl Settings {
     /// Port 0 on loopback, the given sidecar, fast job retries.
     pub fn for_tests(sidecar: &str) -> Self {
         Self {
+            dapr_tokens: shared::config::DaprTokens::default(),
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             sidecar: sidecar.to_owned(),
             app_id: "reminder".to_owned(),

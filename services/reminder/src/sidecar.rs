@@ -9,12 +9,11 @@
 //! - jobs: one per reminder ([`crate::domain::job_name`]);
 //! - publish: `reminder.due` to the `reminders` topic.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::collections::HashMap;
 
 use dapr::client::{Etag, StateOptions};
 use dapr::dapr::proto::runtime::v1::Job;
-use shared::dapr::{HandlerError, OutgoingEvent, Sidecar};
-use tokio::sync::OnceCell;
+use shared::dapr::{HandlerError, LazySidecar, OutgoingEvent, Sidecar};
 
 use crate::domain::TaskReminders;
 
@@ -23,13 +22,11 @@ const FIRED_MARKER_TTL_SECONDS: u64 = 90 * 24 * 3600;
 /// `StateOptions.concurrency` FIRST_WRITE.
 const FIRST_WRITE: i32 = 1;
 
-/// A lazily connected sidecar plus the component names used.
+/// A lazily connected sidecar plus the state store used.
 #[derive(Clone)]
 pub struct Dapr {
-    address: String,
-    pubsub: String,
+    sidecar: LazySidecar,
     store: String,
-    cell: Arc<OnceCell<Sidecar>>,
 }
 
 /// A task's state and the ETag it was read with (None: not stored yet).
@@ -43,15 +40,12 @@ fn transient(what: &str) -> impl Fn(dapr::error::Error) -> HandlerError + '_ {
 }
 
 impl Dapr {
-    pub fn new(address: &str, pubsub: &str, store: &str) -> Self {
-        Self { address: address.to_owned(), pubsub: pubsub.to_owned(), store: store.to_owned(), cell: Arc::default() }
+    pub fn new(sidecar: LazySidecar, store: &str) -> Self {
+        Self { sidecar, store: store.to_owned() }
     }
 
     async fn sidecar(&self) -> Result<&Sidecar, HandlerError> {
-        self.cell
-            .get_or_try_init(|| Sidecar::connect(&self.address, &self.pubsub, Duration::from_secs(2)))
-            .await
-            .map_err(HandlerError::transient)
+        self.sidecar.get().await.map_err(HandlerError::transient)
     }
 
     async fn client(&self) -> Result<dapr::Client<dapr::client::TonicClientWithAuth>, HandlerError> {

@@ -400,7 +400,7 @@ async fn a_job_that_fires_for_a_changed_task_publishes_nothing_and_one_ahead_of_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_events_published_through_the_sidecar_schedule_reminders() {
     let h = start().await;
-    let publisher = Sidecar::connect(&h.sidecar_addr, "pubsub", Duration::from_secs(5)).await.unwrap();
+    let publisher = Sidecar::connect(&h.sidecar_addr, "pubsub", Duration::from_secs(5), None).await.unwrap();
     let soon = whole_seconds(Utc::now()) + chrono::Duration::seconds(1);
     let task = TaskSnap::new(vec![at("r", soon)]);
     let event = task.event(1, created());

@@ -61,7 +61,12 @@ impl Application {
                     Ok(())
                 }
             });
-        host.serve_callbacks(CallbackRouter::builder().subscribe(subscription).api_token_from_env().build());
+        host.serve_callbacks(
+            CallbackRouter::builder()
+                .subscribe(subscription)
+                .api_token(settings.dapr_tokens.app_api_token.clone())
+                .build(),
+        );
 
         let ws_listener = TcpListener::bind(settings.ws_addr)
             .await

@@ -19,6 +19,8 @@ use shared::auth::AuthConfig;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The tokens between the app and its sidecar (`DAPR_API_TOKEN`, `APP_API_TOKEN`).
+    pub dapr_tokens: shared::config::DaprTokens,
     pub grpc_addr: SocketAddr,
     pub ws_addr: SocketAddr,
     /// `(endpoint, Some(app id))` through the sidecar, `(endpoint, None)` direct.
@@ -39,12 +41,13 @@ impl Settings {
         let task_feed = match shared::config::var("TASK_SERVICE_ADDR") {
             Some(direct) => (direct, None),
             None => (
-                shared::dapr::sidecar::sidecar_address_from_env()
+                shared::config::sidecar_address()
                     .context("set DAPR_GRPC_ENDPOINT/DAPR_GRPC_PORT or TASK_SERVICE_ADDR")?,
                 Some(shared::config::string("TASK_APP_ID", "task")),
             ),
         };
         Ok(Self {
+            dapr_tokens: shared::config::DaprTokens::from_env(),
             grpc_addr: shared::config::addr("SYNC_GRPC_ADDR", "127.0.0.1:50056")?,
             ws_addr: shared::config::addr("SYNC_WS_ADDR", "127.0.0.1:8086")?,
             task_feed,
@@ -61,6 +64,7 @@ impl Settings {
     /// Ports 0 on loopback; the task service through `sidecar`.
     pub fn for_tests(sidecar: &str, secret: &str, connection_buffer: usize) -> Self {
         Self {
+            dapr_tokens: shared::config::DaprTokens::default(),
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             ws_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             task_feed: (sidecar.to_owned(), Some("task".to_owned())),

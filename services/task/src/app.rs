@@ -33,7 +33,8 @@ impl Application {
         if settings.auto_migrate {
             migrations::task::Migrator::up(&db, None).await.context("cannot migrate the database")?;
         }
-        let page_tokens = PageTokens::new(settings.page_token_secret.as_bytes()).context("bad PAGE_TOKEN_SECRET")?;
+        let page_tokens =
+            PageTokens::new(settings.page_token_secret.expose().as_bytes()).context("bad PAGE_TOKEN_SECRET")?;
         let service = TaskService::new(db, settings.topic.clone(), page_tokens);
         let auth = Authenticator::new(&settings.auth);
         let api = TaskApi::new(service.clone(), auth.clone());
@@ -46,7 +47,10 @@ impl Application {
         host.add_service(TaskServiceServer::new(api).max_decoding_message_size(settings.limits.max_message_bytes))
             .await;
         // The sidecar's view of the app: health probe, invocable methods.
-        host.serve_callbacks(crate::api::internal::callbacks(service.clone()));
+        host.serve_callbacks(crate::api::internal::callbacks(
+            service.clone(),
+            settings.dapr_tokens.app_api_token.clone(),
+        ));
         let relay_stats = Arc::default();
         crate::relay::register_metrics(&opentelemetry::global::meter("task"), &relay_stats);
         Ok(Self { host, service, relay_stats, settings })
@@ -79,6 +83,7 @@ impl Application {
         let relay = settings.dapr.as_ref().map(|dapr| {
             let config = RelayConfig {
                 sidecar: dapr.sidecar.clone(),
+                api_token: settings.dapr_tokens.dapr_api_token.clone(),
                 pubsub: dapr.pubsub.clone(),
                 app_id: dapr.app_id.clone(),
                 batch_size: 100,

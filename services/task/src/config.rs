@@ -27,11 +27,13 @@ const DEV_PAGE_TOKEN_SECRET: &str = "insecure-development-page-token-secret";
 
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The tokens between the app and its sidecar (`DAPR_API_TOKEN`, `APP_API_TOKEN`).
+    pub dapr_tokens: shared::config::DaprTokens,
     pub grpc_addr: SocketAddr,
     pub database_url: String,
     pub auto_migrate: bool,
     pub topic: String,
-    pub page_token_secret: String,
+    pub page_token_secret: shared::config::Secret,
     pub shutdown_grace: Duration,
     /// Call time limit, streams per connection, message size, per-user rate.
     pub limits: shared::grpc::Limits,
@@ -71,16 +73,17 @@ impl Settings {
         let database_url = shared::config::string("DATABASE_URL", DEFAULT_DATABASE_URL);
         let auto_migrate = shared::config::auto_migrate(&database_url)?;
         Ok(Self {
+            dapr_tokens: shared::config::DaprTokens::from_env(),
             grpc_addr: shared::config::addr("TASK_GRPC_ADDR", DEFAULT_GRPC_ADDR)?,
             database_url,
             auto_migrate,
             topic: shared::config::string("TASK_EVENTS_TOPIC", "task-events"),
-            page_token_secret: shared::config::string("PAGE_TOKEN_SECRET", DEV_PAGE_TOKEN_SECRET),
+            page_token_secret: shared::config::secret("PAGE_TOKEN_SECRET", DEV_PAGE_TOKEN_SECRET),
             shutdown_grace: shared::config::shutdown_grace()?,
             limits: shared::grpc::Limits::from_env()?,
             metrics_addr: shared::config::metrics_addr("127.0.0.1:9201")?,
             auth: AuthConfig::from_env(),
-            dapr: shared::dapr::sidecar::sidecar_address_from_env().map(|sidecar| DaprSettings {
+            dapr: shared::config::sidecar_address().map(|sidecar| DaprSettings {
                 sidecar,
                 pubsub: shared::config::string("PUBSUB_NAME", "pubsub"),
                 app_id: shared::config::string("APP_ID", "task"),
@@ -93,11 +96,12 @@ impl Settings {
     /// Settings for tests: port 0 on loopback, the given database, HS256 with `secret`.
     pub fn for_tests(database_url: &str, secret: &str) -> Self {
         Self {
+            dapr_tokens: shared::config::DaprTokens::default(),
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: database_url.to_owned(),
             auto_migrate: true,
             topic: "task-events".to_owned(),
-            page_token_secret: "test-page-token-secret".to_owned(),
+            page_token_secret: shared::config::Secret::new("test-page-token-secret"),
             shutdown_grace: Duration::from_secs(5),
             limits: shared::grpc::Limits::default().unthrottled(),
             metrics_addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),

@@ -63,6 +63,8 @@ const RELAY_LOCK_KEY: i64 = 0x7461_736b_5f72_6c79; // "task_rly"
 pub struct RelayConfig {
     /// The sidecar's gRPC address, e.g. `http://127.0.0.1:50001`.
     pub sidecar: String,
+    /// `DAPR_API_TOKEN`, sent on every call to the sidecar when set.
+    pub api_token: Option<shared::config::Secret>,
     pub pubsub: String,
     /// The CloudEvent `source`.
     pub app_id: String,
@@ -158,7 +160,8 @@ impl Relay {
                 last_report = tokio::time::Instant::now();
             }
             let Some(current) = &sidecar else {
-                match Sidecar::connect(&self.config.sidecar, &self.config.pubsub, Duration::from_secs(1)).await {
+                let (address, token) = (&self.config.sidecar, self.config.api_token.as_ref());
+                match Sidecar::connect(address, &self.config.pubsub, Duration::from_secs(1), token).await {
                     Ok(connected) => {
                         tracing::info!(sidecar = %self.config.sidecar, "outbox relay connected to the sidecar");
                         sidecar = Some(connected);

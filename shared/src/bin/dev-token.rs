@@ -24,10 +24,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let Some(user) = user else { bail!("usage: dev-token USER_ID [--ttl SECONDS]") };
-    let secret = std::env::var("AUTH_HS256_SECRET")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| DEV_HS256_SECRET.to_owned());
+    let secret = shared::config::string("AUTH_HS256_SECRET", DEV_HS256_SECRET);
     let token = issue_hs256_token(&secret, &user, ttl)?;
     #[allow(clippy::print_stdout)]
     {

@@ -15,4 +15,4 @@ pub mod sidecar;
 
 pub use event::{Event, HandlerError};
 pub use router::{CallbackRouter, Subscription};
-pub use sidecar::{OutgoingEvent, PublishError, Sidecar};
+pub use sidecar::{LazySidecar, OutgoingEvent, PublishError, Sidecar};

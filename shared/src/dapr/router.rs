@@ -223,15 +223,12 @@ impl CallbackRouterBuilder {
         self
     }
 
-    /// Require this `dapr-api-token` on every callback (None: no check).
-    pub fn api_token(mut self, token: Option<String>) -> Self {
-        self.inner.api_token = token.filter(|t| !t.is_empty());
+    /// Require this `dapr-api-token` on every callback (None: no check);
+    /// daprd's injector gives the app its value as `APP_API_TOKEN`
+    /// ([`crate::config::DaprTokens`]).
+    pub fn api_token(mut self, token: Option<crate::config::Secret>) -> Self {
+        self.inner.api_token = token.map(|t| t.expose().to_owned()).filter(|t| !t.is_empty());
         self
-    }
-
-    /// `APP_API_TOKEN` from the environment, as daprd's injector sets it.
-    pub fn api_token_from_env(self) -> Self {
-        self.api_token(std::env::var("APP_API_TOKEN").ok())
     }
 
     pub fn build(self) -> CallbackRouter {

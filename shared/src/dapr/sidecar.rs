@@ -22,14 +22,6 @@ use dapr::{
 };
 use tonic::{metadata::MetadataValue, transport::Channel};
 
-/// The sidecar's address from the environment, as daprd's injector sets it:
-/// `DAPR_GRPC_ENDPOINT`, else `http://127.0.0.1:$DAPR_GRPC_PORT`; None when
-/// neither is set (the app runs without a sidecar).
-pub fn sidecar_address_from_env() -> Option<String> {
-    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.trim().is_empty());
-    var("DAPR_GRPC_ENDPOINT").or_else(|| var("DAPR_GRPC_PORT").map(|port| format!("http://127.0.0.1:{port}")))
-}
-
 /// One event to publish.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutgoingEvent {
@@ -93,14 +85,20 @@ pub struct Sidecar {
 }
 
 impl Sidecar {
-    /// Connects to the sidecar at `address` (sending `DAPR_API_TOKEN` when
-    /// set), retrying with backoff for up to `wait`: the sidecar may start
-    /// after the app, and the crate's client does not retry by itself.
-    pub async fn connect(address: &str, pubsub: &str, wait: Duration) -> Result<Self, PublishError> {
+    /// Connects to the sidecar at `address` (sending `api_token` on every
+    /// call when given: `DAPR_API_TOKEN`, [`crate::config::DaprTokens`]),
+    /// retrying with backoff for up to `wait`: the sidecar may start after
+    /// the app, and the crate's client does not retry by itself.
+    pub async fn connect(
+        address: &str,
+        pubsub: &str,
+        wait: Duration,
+        api_token: Option<&crate::config::Secret>,
+    ) -> Result<Self, PublishError> {
         let deadline = tokio::time::Instant::now() + wait;
         let mut backoff = Duration::from_millis(50);
         let unreachable = |reason: String| PublishError::Unreachable { address: address.to_owned(), reason };
-        let token = std::env::var("DAPR_API_TOKEN").ok().filter(|t| !t.is_empty());
+        let token = api_token.map(|t| t.expose().to_owned()).filter(|t| !t.is_empty());
         let api_token = token
             .as_deref()
             .map(str::parse)
@@ -174,6 +172,32 @@ impl Sidecar {
     /// The pub/sub component events go to.
     pub fn pubsub(&self) -> &str {
         &self.pubsub
+    }
+}
+
+/// A sidecar connection made on first use and then kept: an app starts
+/// before its sidecar, so connecting at start-up would fail; a failed
+/// attempt is tried again by the next call. Cheap to clone (one connection).
+#[derive(Clone)]
+pub struct LazySidecar {
+    address: String,
+    pubsub: String,
+    api_token: Option<crate::config::Secret>,
+    cell: std::sync::Arc<tokio::sync::OnceCell<Sidecar>>,
+}
+
+impl LazySidecar {
+    pub fn new(address: &str, pubsub: &str, api_token: Option<crate::config::Secret>) -> Self {
+        Self { address: address.to_owned(), pubsub: pubsub.to_owned(), api_token, cell: Default::default() }
+    }
+
+    /// The connection, made now if it is not yet (waiting up to 2 s).
+    pub async fn get(&self) -> Result<&Sidecar, PublishError> {
+        self.cell
+            .get_or_try_init(|| {
+                Sidecar::connect(&self.address, &self.pubsub, Duration::from_secs(2), self.api_token.as_ref())
+            })
+            .await
     }
 }
 

@@ -31,9 +31,9 @@ pub enum Backend {
 /// The PostgreSQL server tests create databases on: `TEST_DATABASE_URL`,
 /// else `DATABASE_URL`, else the local default.
 pub fn postgres_admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .or_else(|_| std::env::var("DATABASE_URL"))
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    crate::config::var("TEST_DATABASE_URL")
+        .or_else(|| crate::config::var("DATABASE_URL"))
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
 /// The URL of a new, empty database.

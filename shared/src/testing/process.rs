@@ -129,9 +129,7 @@ pub fn repo_root() -> PathBuf {
 /// # Panics
 /// When it is not installed, saying which script installs it.
 pub fn tool(name: &str, env: &str, installer: &str) -> PathBuf {
-    let path = std::env::var_os(env)
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| repo_root().join(".tools/bin").join(name), PathBuf::from);
+    let path = crate::config::var(env).map_or_else(|| repo_root().join(".tools/bin").join(name), PathBuf::from);
     assert!(path.exists(), "{name} is not installed at {}: run {installer} (make test does)", path.display());
     path
 }

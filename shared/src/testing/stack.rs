@@ -30,7 +30,7 @@ pub struct Stack {
 impl Stack {
     /// The shared stack from the environment, or a private one.
     pub async fn shared_or_private() -> Self {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let var = crate::config::var;
         match (var("TEST_KAFKA_BROKERS"), var("TEST_DAPR_SCHEDULER")) {
             (Some(brokers), Some(scheduler)) => Self { brokers, scheduler, _owned: None },
             _ => {

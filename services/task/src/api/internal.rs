@@ -24,14 +24,15 @@ use crate::{
 /// `CreateOccurrence`: the recurrence service's only way to write tasks.
 pub const CREATE_OCCURRENCE: &str = "CreateOccurrence";
 
-/// The task service's callback router: its invocable methods.
-pub fn callbacks(service: TaskService) -> CallbackRouter {
+/// The task service's callback router: its invocable methods, answering
+/// only callbacks that carry `app_api_token` when one is set.
+pub fn callbacks(service: TaskService, app_api_token: Option<shared::config::Secret>) -> CallbackRouter {
     CallbackRouter::builder()
         .method(CREATE_OCCURRENCE, move |request: InvokeRequest| {
             let service = service.clone();
             async move { create_occurrence(&service, request).await }
         })
-        .api_token_from_env()
+        .api_token(app_api_token)
         .build()
 }
 

@@ -1,13 +1,13 @@
-//! A task's recurrence rule as stored and validated. The date math itself
-//! lives in [`shared::recurrence`]; this module owns the rule's shape, its
-//! validation (with the offending field named) and its storage form.
+//! A task's recurrence rule as stored and validated: its shape, its
+//! validation (with the offending field named) and its storage form. The
+//! date math it hands over to is the parent module's [`Rule`].
 
 use chrono::{NaiveDate, Weekday};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use shared::recurrence::{End, Frequency, MissingDatePolicy, MonthlyBy, Pattern, Rule, RuleError};
 
-use super::Invalid;
+use super::{End, Frequency, MissingDatePolicy, MonthlyBy, Pattern, Rule, RuleError};
+use crate::validation::Invalid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use super::Invalid;
+use crate::validation::Invalid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Due {
