@@ -6,6 +6,7 @@ use std::{env, fs, path::PathBuf};
 const PROTOS: &[&str] = &[
     "todo/task/v1/task.proto",
     "todo/task/v1/events.proto",
+    "todo/task/v1/internal.proto",
     "todo/audit/v1/audit.proto",
     "todo/sync/v1/sync.proto",
     "todo/reminder/v1/events.proto",

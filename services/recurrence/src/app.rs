@@ -28,6 +28,7 @@ pub struct Application {
 struct LazyHandlers {
     cell: Arc<OnceCell<events::Handlers>>,
     settings: Settings,
+    tasks: crate::tasks::TaskApp,
 }
 
 impl LazyHandlers {
@@ -43,7 +44,7 @@ impl LazyHandlers {
                     registry: Registry::new(sidecar.clone(), &settings.state_store),
                     sidecar,
                     topic: settings.topic.clone(),
-                    task_app_id: settings.task_app_id.clone(),
+                    tasks: self.tasks.clone(),
                 })
             })
             .await
@@ -53,7 +54,9 @@ impl LazyHandlers {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let lazy = LazyHandlers { cell: Arc::default(), settings: settings.clone() };
+        let token = settings.dapr_tokens.dapr_api_token.as_ref();
+        let tasks = crate::tasks::TaskApp::new(&settings.sidecar, &settings.task_app_id, token)?;
+        let lazy = LazyHandlers { cell: Arc::default(), settings: settings.clone(), tasks };
         let mut host = Host::bind(settings.grpc_addr, &[FILE_DESCRIPTOR_SET]).await?;
         // No public API: only the time limit and stream count apply.
         host.limit(settings.limits.clone(), None);

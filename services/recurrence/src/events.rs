@@ -15,7 +15,7 @@ pub use shared::event_types::{TASK_COMPLETED as COMPLETED, TASK_RECURRED as RECU
 pub struct Handlers {
     pub sidecar: Sidecar,
     pub topic: String,
-    pub task_app_id: String,
+    pub tasks: tasks::TaskApp,
     pub registry: Registry,
 }
 
@@ -31,15 +31,7 @@ impl Handlers {
             return Ok(());
         };
         let series_id = if task.series_id.is_empty() { task_event.task_id.clone() } else { task.series_id.clone() };
-        let created = tasks::create_occurrence(
-            &self.sidecar,
-            &self.task_app_id,
-            &task_event.user_id,
-            &series_id,
-            next.index,
-            next.task,
-        )
-        .await?;
+        let created = self.tasks.create_occurrence(&task_event.user_id, &series_id, next.index, next.task).await?;
         tracing::info!(series = %series_id, index = next.index, next = %created.name, "next instance created");
         self.publish_recurred(&task_event.user_id, &task.name, &series_id, next.index, created).await
     }

@@ -2,7 +2,8 @@
 //!
 //! - **On completion**: when a repeating task (anchored on its due date or
 //!   on its completion) is completed, the next instance is created through
-//!   the task service's `CreateOccurrence` (Dapr service invocation), with
+//!   the task service's `TaskInternalService.CreateOccurrence` (gRPC through
+//!   the sidecars, Dapr gRPC proxying), with
 //!   the rule, tags, priority, description and reminders carried over and
 //!   the due date moved by the rule. The task service derives the create's
 //!   idempotency key from (series, index), so redeliveries and complete →

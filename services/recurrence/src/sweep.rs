@@ -17,7 +17,7 @@ use shared::{
     proto::{json, todo::task::v1 as pb},
 };
 
-use crate::{events::Handlers, plan, tasks};
+use crate::{events::Handlers, plan};
 
 const INDEX_KEY: &str = "schedule-series-index";
 /// At most this many instances of one series per sweep (catch-up is spread
@@ -122,15 +122,10 @@ impl Registry {
                 .map_err(HandlerError::permanent)?;
             let Some(last) = due.last().map(|i| i.index) else { continue };
             for instance in due {
-                let task = tasks::create_occurrence(
-                    &handlers.sidecar,
-                    &handlers.task_app_id,
-                    &series.user_id,
-                    &series_id,
-                    instance.index,
-                    instance.task,
-                )
-                .await?;
+                let task = handlers
+                    .tasks
+                    .create_occurrence(&series.user_id, &series_id, instance.index, instance.task)
+                    .await?;
                 handlers
                     .publish_recurred(&series.user_id, &format!("tasks/{series_id}"), &series_id, instance.index, task)
                     .await?;

@@ -1,40 +1,74 @@
-//! Calls to the task service through the sidecar (Dapr service invocation
-//! to its `CreateOccurrence` method).
+//! The task service's internal API (`todo.task.v1.TaskInternalService`),
+//! reached through this app's sidecar: Dapr gRPC proxying, the call sent to
+//! the sidecar with `dapr-app-id: <the task app>`.
 
 use shared::{
-    dapr::{HandlerError, Sidecar},
-    proto::{json, todo::task::v1 as pb},
+    config::Secret,
+    dapr::HandlerError,
+    proto::todo::task::v1::{self as pb, task_internal_service_client::TaskInternalServiceClient},
+};
+use tonic::{
+    Code, Request,
+    metadata::{Ascii, MetadataValue},
+    transport::{Channel, Endpoint},
 };
 
-/// The task service's Dapr app id and its internal method.
-pub const CREATE_OCCURRENCE: &str = "CreateOccurrence";
+/// The task app, through the sidecar. Cheap to clone (one connection,
+/// made on first use).
+#[derive(Clone)]
+pub struct TaskApp {
+    channel: Channel,
+    app_id: MetadataValue<Ascii>,
+    api_token: Option<MetadataValue<Ascii>>,
+}
 
-/// Creates instance `index` of `series_id` for `user_id` (idempotent in the
-/// task service) and returns it.
-pub async fn create_occurrence(
-    sidecar: &Sidecar,
-    task_app_id: &str,
-    user_id: &str,
-    series_id: &str,
-    index: i32,
-    task: pb::Task,
-) -> Result<pb::Task, HandlerError> {
-    let request = pb::CreateOccurrenceRequest {
-        user_id: user_id.to_owned(),
-        task: Some(task),
-        series_id: series_id.to_owned(),
-        occurrence_index: index,
-    };
-    let body = json::to_value(&request).map_err(HandlerError::permanent)?.to_string().into_bytes();
-    let data = prost_types::Any { type_url: String::new(), value: body };
-    let response = sidecar
-        .client()
-        .invoke_service(task_app_id, CREATE_OCCURRENCE, Some(data))
-        .await
-        // The crate hides the status code; the task service validated the
-        // same content when the series began, so failures here are taken
-        // as transient (bounded by resiliency and the dead-letter topic).
-        .map_err(|e| HandlerError::transient(format!("CreateOccurrence failed: {e}")))?;
-    let bytes = response.data.map(|any| any.value).unwrap_or_default();
-    json::from_slice(&bytes).map_err(|e| HandlerError::transient(format!("CreateOccurrence answer: {e}")))
+impl TaskApp {
+    /// `sidecar`: the sidecar's gRPC endpoint; `app_id`: the task app's
+    /// Dapr id; `api_token`: this app's `DAPR_API_TOKEN`, when set.
+    pub fn new(sidecar: &str, app_id: &str, api_token: Option<&Secret>) -> anyhow::Result<Self> {
+        let channel = Endpoint::from_shared(sidecar.to_owned())?.tcp_nodelay(true).connect_lazy();
+        let app_id = app_id.parse().map_err(|_| anyhow::anyhow!("TASK_APP_ID `{app_id}` is not ASCII"))?;
+        let api_token = api_token
+            .map(|t| t.expose().parse())
+            .transpose()
+            .map_err(|_| anyhow::anyhow!("DAPR_API_TOKEN is not ASCII"))?;
+        Ok(Self { channel, app_id, api_token })
+    }
+
+    /// Creates instance `index` of `series_id` for `user_id` (idempotent in
+    /// the task service) and returns it.
+    pub async fn create_occurrence(
+        &self,
+        user_id: &str,
+        series_id: &str,
+        index: i32,
+        task: pb::Task,
+    ) -> Result<pb::Task, HandlerError> {
+        let mut request = Request::new(pb::CreateOccurrenceRequest {
+            user_id: user_id.to_owned(),
+            task: Some(task),
+            series_id: series_id.to_owned(),
+            occurrence_index: index,
+        });
+        request.metadata_mut().insert("dapr-app-id", self.app_id.clone());
+        if let Some(token) = &self.api_token {
+            request.metadata_mut().insert("dapr-api-token", token.clone());
+        }
+        let mut client = TaskInternalServiceClient::new(self.channel.clone());
+        match client.create_occurrence(request).await {
+            Ok(created) => Ok(created.into_inner()),
+            // The task service refuses this instance for good (its content
+            // or the series): redelivering cannot help.
+            Err(status) if matches!(status.code(), Code::InvalidArgument | Code::FailedPrecondition) => {
+                Err(HandlerError::permanent(format!("CreateOccurrence refused: {}", status.message())))
+            }
+            // The task app or a sidecar is down, starting or overloaded
+            // (bounded by resiliency and the dead-letter topic).
+            Err(status) => Err(HandlerError::transient(format!(
+                "CreateOccurrence failed: {:?} {}",
+                status.code(),
+                status.message()
+            ))),
+        }
+    }
 }

@@ -10,8 +10,10 @@ use sea_orm::DatabaseConnection;
 use shared::{auth::Authenticator, grpc::Host, page_token::PageTokens, proto::FILE_DESCRIPTOR_SET};
 use tokio_util::sync::CancellationToken;
 
+use shared::proto::todo::task::v1::task_internal_service_server::TaskInternalServiceServer;
+
 use crate::{
-    api::{TaskApi, TaskServiceServer},
+    api::{TaskApi, TaskServiceServer, internal::TaskInternal},
     config::Settings,
     relay::{Relay, RelayConfig, RelayStats},
     service::TaskService,
@@ -46,11 +48,11 @@ impl Application {
         }
         host.add_service(TaskServiceServer::new(api).max_decoding_message_size(settings.limits.max_message_bytes))
             .await;
-        // The sidecar's view of the app: health probe, invocable methods.
-        host.serve_callbacks(crate::api::internal::callbacks(
-            service.clone(),
-            settings.dapr_tokens.app_api_token.clone(),
-        ));
+        // What the recurrence service calls through the sidecars.
+        let internal = TaskInternal::new(service.clone(), settings.dapr_tokens.app_api_token.clone());
+        host.add_service(TaskInternalServiceServer::new(internal)).await;
+        // The sidecar's view of the app: health probe, no subscriptions.
+        host.serve_callbacks(crate::api::internal::callbacks(settings.dapr_tokens.app_api_token.clone()));
         let relay_stats = Arc::default();
         crate::relay::register_metrics(&opentelemetry::global::meter("task"), &relay_stats);
         Ok(Self { host, service, relay_stats, settings })

@@ -1,15 +1,16 @@
-//! Methods other services call through Dapr service invocation
-//! (`OnInvoke`), never exposed on the public API. The sidecar
-//! authenticates the caller (mTLS between sidecars, `APP_API_TOKEN` toward
-//! this app), so these take the user id from the request.
+//! `todo.task.v1.TaskInternalService`: what other services of the platform
+//! call, through their sidecar (Dapr gRPC proxying), never clients. There
+//! is no end-user token: the caller names the user, so a call is accepted
+//! only with the app token daprd adds (`dapr-api-token` = `APP_API_TOKEN`)
+//! whenever one is configured.
 
-use dapr::dapr::proto::common::v1::{InvokeRequest, InvokeResponse};
 use shared::{
     auth::UserId,
+    config::Secret,
     dapr::CallbackRouter,
-    proto::{json, todo::task::v1 as pb},
+    proto::todo::task::v1::{self as pb, task_internal_service_server::TaskInternalService},
 };
-use tonic::Status;
+use tonic::{Request, Response, Status};
 
 use super::content;
 use crate::{
@@ -21,29 +22,64 @@ use crate::{
     service::TaskService,
 };
 
-/// `CreateOccurrence`: the recurrence service's only way to write tasks.
-pub const CREATE_OCCURRENCE: &str = "CreateOccurrence";
+/// The task service's Dapr callbacks: no subscriptions or invocable methods
+/// (other services call [`TaskInternal`]), only the token check and health.
+pub fn callbacks(app_api_token: Option<Secret>) -> CallbackRouter {
+    CallbackRouter::builder().api_token(app_api_token).build()
+}
 
-/// The task service's callback router: its invocable methods, answering
-/// only callbacks that carry `app_api_token` when one is set.
-pub fn callbacks(service: TaskService, app_api_token: Option<shared::config::Secret>) -> CallbackRouter {
-    CallbackRouter::builder()
-        .method(CREATE_OCCURRENCE, move |request: InvokeRequest| {
-            let service = service.clone();
-            async move { create_occurrence(&service, request).await }
-        })
-        .api_token(app_api_token)
-        .build()
+/// The internal API over the task service.
+pub struct TaskInternal {
+    service: TaskService,
+    app_api_token: Option<Secret>,
+}
+
+impl TaskInternal {
+    pub fn new(service: TaskService, app_api_token: Option<Secret>) -> Self {
+        Self { service, app_api_token }
+    }
+
+    /// When the app has a token, only its sidecar (which sends it) gets in.
+    fn check_caller<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let Some(expected) = &self.app_api_token else { return Ok(()) };
+        let sent = request.metadata().get("dapr-api-token").and_then(|v| v.to_str().ok());
+        if sent == Some(expected.expose()) {
+            Ok(())
+        } else {
+            Err(shared::status::error(
+                tonic::Code::Unauthenticated,
+                "INVALID_APP_TOKEN",
+                "not called through the sidecar",
+            ))
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl TaskInternalService for TaskInternal {
+    async fn create_occurrence(
+        &self,
+        request: Request<pb::CreateOccurrenceRequest>,
+    ) -> Result<Response<pb::Task>, Status> {
+        self.check_caller(&request)?;
+        create_occurrence(&self.service, request.into_inner()).await.map(Response::new)
+    }
+}
+
+/// The idempotency key of instance `index` of `series`. Its text is the one
+/// the first release derived (from the id's `Debug` form), kept byte for
+/// byte: a different key would let an event redelivered across an upgrade
+/// create the instance a second time.
+fn occurrence_request_id(series: TaskId, index: u32) -> String {
+    let key = format!("TaskId({})/{index}", series.as_stored());
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, key.as_bytes()).to_string()
 }
 
 /// Creates instance `occurrence_index` of a series at most once: the
 /// request id is derived from (series, index), and CreateTask is idempotent
 /// on it, so redeliveries and complete → reopen → complete all land on the
 /// same instance.
-async fn create_occurrence(service: &TaskService, request: InvokeRequest) -> Result<InvokeResponse, Status> {
-    let body = request.data.map(|any| any.value).unwrap_or_default();
-    let r: pb::CreateOccurrenceRequest =
-        json::from_slice(&body).map_err(|e| bad_occurrence("body", format!("is not a CreateOccurrence: {e}")))?;
+async fn create_occurrence(service: &TaskService, r: pb::CreateOccurrenceRequest) -> Result<pb::Task, Status> {
     let user = UserId::parse(&r.user_id).map_err(|_| bad_occurrence("user_id", "is not a valid user id"))?;
     let task = r.task.ok_or_else(|| bad_occurrence("task", "is required"))?;
     let series_id = TaskId::from_stored(&r.series_id).ok_or_else(|| bad_occurrence("series_id", "is not a task id"))?;
@@ -56,22 +92,29 @@ async fn create_occurrence(service: &TaskService, request: InvokeRequest) -> Res
     {
         rule.series_start = Due::parse_local(raw).ok();
     }
-    let request_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{series_id:?}/{index}").as_bytes());
+    let request_id = occurrence_request_id(series_id, index);
     let created = service
-        .create_in_series(&user, content, Some(request_id.to_string()), Some(Series { id: series_id, index }))
+        .create_in_series(&user, content, Some(request_id), Some(Series { id: series_id, index }))
         .await
         .map_err(Status::from)?;
-    let body = json::to_value(&convert::task(&created)).map_err(|e| {
-        tracing::error!(error = %e, "cannot encode the created occurrence");
-        shared::status::error(tonic::Code::Internal, "INTERNAL", "internal error")
-    })?;
-    Ok(InvokeResponse {
-        data: Some(prost_types::Any { type_url: String::new(), value: body.to_string().into_bytes() }),
-        content_type: "application/json".to_owned(),
-    })
+    Ok(convert::task(&created))
 }
 
 /// A malformed CreateOccurrence request, naming the field.
 fn bad_occurrence(field: &str, description: impl Into<String>) -> Status {
     shared::status::invalid_argument("INVALID_OCCURRENCE", &[shared::status::Violation::new(field, description)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_occurrence_key_is_the_one_the_first_release_derived() {
+        let series = TaskId::from_stored("0190a4c2-7b1e-7c3a-9d2f-5e6f7a8b9c0d").unwrap_or_default();
+        // What `format!("{series_id:?}/{index}")` gave before the key was spelled out.
+        let legacy = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{series:?}/3").as_bytes());
+        assert_eq!(occurrence_request_id(series, 3), legacy.to_string());
+        assert_ne!(occurrence_request_id(series, 3), occurrence_request_id(series, 4));
+    }
 }

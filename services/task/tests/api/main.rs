@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod internal;
 mod isolation;
 mod limits;
 mod outbox;
