@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+/// How long a SQLite writer waits for the lock before giving up.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connects to `url` (`postgres://…` or `sqlite://…`), creating a SQLite
 /// file's directory when needed.
@@ -18,15 +21,19 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     if url.starts_with("sqlite:") {
         // SQLite has one writer at a time; a small pool avoids busy waits.
         options.max_connections(if url.contains(":memory:") { 1 } else { 4 });
+        // Pragmas belong to a connection, so every connection the pool opens
+        // gets them: WAL lets readers run beside the writer, busy_timeout
+        // queues writers instead of failing them, foreign keys are enforced.
+        options.map_sqlx_sqlite_opts(|sqlite| {
+            sqlite
+                .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .foreign_keys(true)
+        });
     } else {
         options.max_connections(16);
     }
-    let db = Database::connect(options).await?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        // WAL lets readers run beside the writer; busy_timeout queues writers.
-        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;").await?;
-    }
-    Ok(db)
+    Database::connect(options).await
 }
 
 /// The file of a `sqlite://path?…` URL, if it names one.
