@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
+
 use shared::proto::todo::task::v1::{self as pb, task_service_client::TaskServiceClient};
 use tonic::{
     Request, Status,
@@ -31,18 +33,19 @@ impl Feed {
     /// follow. A task service (or its sidecar) that is briefly unavailable —
     /// starting, restarting, not yet healthy — is retried for a while.
     pub async fn changes(&self, authorization: &str, after: i64) -> Result<(Vec<pb::TaskEvent>, bool), Status> {
-        let mut backoff = Duration::from_millis(50);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            match self.changes_once(authorization, after).await {
-                Err(status) if is_transient(&status) && tokio::time::Instant::now() + backoff < deadline => {
-                    tracing::debug!(code = ?status.code(), message = status.message(), "change feed unavailable, retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                }
-                result => return result,
-            }
-        }
+        (|| self.changes_once(authorization, after))
+            .retry(
+                ExponentialBuilder::new()
+                    .with_min_delay(Duration::from_millis(50))
+                    .with_max_delay(Duration::from_secs(1))
+                    .with_total_delay(Some(Duration::from_secs(15)))
+                    .without_max_times(),
+            )
+            .when(is_transient)
+            .notify(|status, _| {
+                tracing::debug!(code = ?status.code(), message = status.message(), "change feed unavailable, retrying");
+            })
+            .await
     }
 
     async fn changes_once(&self, authorization: &str, after: i64) -> Result<(Vec<pb::TaskEvent>, bool), Status> {

@@ -15,6 +15,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
+use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, SecondsFormat, Utc};
 use dapr::{
     client::{ClientOptions, TonicClientWithAuth},
@@ -95,8 +96,6 @@ impl Sidecar {
         wait: Duration,
         api_token: Option<&crate::config::Secret>,
     ) -> Result<Self, PublishError> {
-        let deadline = tokio::time::Instant::now() + wait;
-        let mut backoff = Duration::from_millis(50);
         let unreachable = |reason: String| PublishError::Unreachable { address: address.to_owned(), reason };
         let token = api_token.map(|t| t.expose().to_owned()).filter(|t| !t.is_empty());
         let api_token = token
@@ -110,32 +109,28 @@ impl Sidecar {
             .tcp_nodelay(true)
             .connect_lazy();
         let publisher = DaprClient::new(publisher);
-        loop {
-            let mut options = ClientOptions::new().with_address(address).with_timeout(Duration::from_secs(2));
-            if let Some(token) = &token {
-                options = options.with_api_token(token.clone());
-            }
-            let attempt = async {
-                let mut client = dapr::Client::<TonicClientWithAuth>::from_options(options).await?;
-                // Connected is not ready: metadata answers once components are up.
-                client.get_metadata().await?;
-                Ok::<_, dapr::error::Error>(client)
-            };
-            match attempt.await {
-                Ok(client) => {
-                    let (publisher, api_token, pubsub) = (publisher, api_token, pubsub.to_owned());
-                    return Ok(Self { client, publisher, api_token, pubsub });
-                }
-                Err(err) if tokio::time::Instant::now() + backoff < deadline => {
-                    tracing::debug!(%address, error = %err, "sidecar not ready yet");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
-                }
-                Err(err) => {
-                    return Err(PublishError::Unreachable { address: address.to_owned(), reason: err.to_string() });
-                }
-            }
+        let mut options = ClientOptions::new().with_address(address).with_timeout(Duration::from_secs(2));
+        if let Some(token) = &token {
+            options = options.with_api_token(token.clone());
         }
+        let attempt = || async {
+            let mut client = dapr::Client::<TonicClientWithAuth>::from_options(options.clone()).await?;
+            // Connected is not ready: metadata answers once components are up.
+            client.get_metadata().await?;
+            Ok::<_, dapr::error::Error>(client)
+        };
+        let client = attempt
+            .retry(
+                ExponentialBuilder::new()
+                    .with_min_delay(Duration::from_millis(50))
+                    .with_max_delay(Duration::from_secs(2))
+                    .with_total_delay(Some(wait))
+                    .without_max_times(),
+            )
+            .notify(|err, _| tracing::debug!(%address, error = %err, "sidecar not ready yet"))
+            .await
+            .map_err(|err| unreachable(err.to_string()))?;
+        Ok(Self { client, publisher, api_token, pubsub: pubsub.to_owned() })
     }
 
     /// Publishes `event` to `topic`; Ok once the sidecar acknowledged it.
