@@ -14,6 +14,7 @@ use shared::{
 use tokio::sync::Notify;
 
 use crate::{
+    convert,
     domain::{
         from_micros,
         query::{self, QueryError},
@@ -127,8 +128,7 @@ impl TaskService {
             }
             return Err(err.into());
         }
-        outbox::append(&tx, &self.topic, &task, &Change::Created { request_id }, now, telemetry::current_traceparent())
-            .await?;
+        outbox::append(&tx, &self.topic, event_of(&task, &Change::Created { request_id }, now)).await?;
         tx.commit().await?;
         self.committed.notify_one();
         Ok(task)
@@ -311,7 +311,7 @@ impl TaskService {
         task.revision = revision;
         task.update_time = now;
         task_rows::update(tx, task, tags_changed).await?;
-        outbox::append(tx, &self.topic, task, change, now, telemetry::current_traceparent()).await?;
+        outbox::append(tx, &self.topic, event_of(task, change, now)).await?;
         Ok(())
     }
 
@@ -473,5 +473,16 @@ fn page_size_for(requested: i32, default: i32) -> Result<u64> {
         n if n < 0 => Err(Error::invalid("INVALID_PAGE_SIZE", "page_size", "must not be negative")),
         0 => Ok(default as u64),
         n => Ok(n.min(MAX_PAGE_SIZE) as u64),
+    }
+}
+
+/// The event of `change` to `task` (already applied), in the trace of the
+/// request that made it: what the outbox stores and the relay publishes.
+fn event_of(task: &Task, change: &Change, now: DateTime<Utc>) -> outbox::NewEvent {
+    let event_id = uuid::Uuid::now_v7().to_string();
+    outbox::NewEvent {
+        event: convert::task_event(&event_id, task, change, now),
+        event_type: change.event_type(),
+        traceparent: telemetry::current_traceparent(),
     }
 }

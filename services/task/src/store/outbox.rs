@@ -1,49 +1,48 @@
 //! The transactional outbox: each change's event, appended in the same
 //! transaction as the change. Publishing the rows through Dapr is the relay's job.
 
-use chrono::{DateTime, Utc};
 use prost::Message;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
-use shared::auth::UserId;
-
-use super::entities::outbox;
-use crate::{
-    convert,
-    domain::{
-        task::{Change, Task},
-        to_micros,
-    },
+use shared::{
+    auth::UserId,
+    proto::{time::date_time, todo::task::v1 as pb},
 };
 
-/// Appends the event of `change` to `task` (already applied) and returns its id.
-pub async fn append(
-    conn: &impl ConnectionTrait,
-    topic: &str,
-    task: &Task,
-    change: &Change,
-    now: DateTime<Utc>,
-    traceparent: Option<String>,
-) -> Result<String, DbErr> {
-    let event_id = uuid::Uuid::now_v7().to_string();
-    let event = convert::task_event(&event_id, task, change, now);
+use super::entities::outbox;
+use crate::domain::to_micros;
+
+/// One event to append, as the service built it from the change it made.
+pub struct NewEvent {
+    pub event: pb::TaskEvent,
+    /// e.g. `todo.task.completed.v1`.
+    pub event_type: &'static str,
+    /// The W3C trace context of the request that made the change.
+    pub traceparent: Option<String>,
+}
+
+/// Appends `new` to the outbox (in the caller's transaction, beside the
+/// change itself).
+pub async fn append(conn: &impl ConnectionTrait, topic: &str, new: NewEvent) -> Result<(), DbErr> {
+    let NewEvent { event, event_type, traceparent } = new;
+    let create_time = event.occur_time.as_ref().and_then(date_time).map_or(0, to_micros);
     outbox::ActiveModel {
-        event_id: Set(event_id.clone()),
-        event_type: Set(change.event_type().to_owned()),
+        event_id: Set(event.event_id.clone()),
+        event_type: Set(event_type.to_owned()),
         topic: Set(topic.to_owned()),
-        user_id: Set(task.user.as_str().to_owned()),
-        task_id: Set(task.id.as_stored()),
-        revision: Set(task.revision),
+        user_id: Set(event.user_id.clone()),
+        task_id: Set(event.task_id.clone()),
+        revision: Set(event.revision),
         payload: Set(event.encode_to_vec()),
         traceparent: Set(traceparent),
-        create_time: Set(to_micros(now)),
+        create_time: Set(create_time),
         publish_time: Set(None),
         ..Default::default()
     }
     .insert(conn)
     .await?;
-    Ok(event_id)
+    Ok(())
 }
 
 /// Encoded events of `user` with a revision above `after`, oldest first.
