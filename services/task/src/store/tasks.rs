@@ -256,13 +256,10 @@ fn compare(column: tasks::Column, cmp: Cmp, value: i64) -> SimpleExpr {
 fn predicate(p: &Predicate) -> SimpleExpr {
     match p {
         Predicate::State { negated, value } => {
-            let state = match value {
-                crate::domain::query::TaskStateValue::Open => TaskState::Open,
-                crate::domain::query::TaskStateValue::Completed => TaskState::Completed,
-            } as i16;
+            let state = *value as i16;
             if *negated { tasks::Column::State.ne(state) } else { tasks::Column::State.eq(state) }
         }
-        Predicate::Priority { cmp, value } => compare(tasks::Column::Priority, *cmp, i64::from(value.rank() + 1)),
+        Predicate::Priority { cmp, value } => compare(tasks::Column::Priority, *cmp, *value as i64),
         Predicate::HasTag(name) => {
             let mut sub = Query::select();
             sub.expr(Expr::val(1))

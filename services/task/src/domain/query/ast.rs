@@ -5,41 +5,12 @@ use std::cmp::Ordering;
 
 use chrono::{DateTime, Utc};
 
+/// A filter compares with the domain's own state and priority values.
+pub use crate::domain::task::{Priority, TaskState};
+
 // ---------------------------------------------------------------------------
 // Filter: public types
 // ---------------------------------------------------------------------------
-
-/// A task state that can be filtered on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TaskStateValue {
-    Open,
-    Completed,
-}
-
-/// A task priority, ordered from [`PriorityValue::None`] (lowest) to
-/// [`PriorityValue::Urgent`] (highest).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PriorityValue {
-    None,
-    Low,
-    Medium,
-    High,
-    Urgent,
-}
-
-impl PriorityValue {
-    /// Position on the priority ladder: `None` is 0, `Urgent` is 4.
-    /// `priority > LOW` means "rank greater than `Low.rank()`".
-    pub fn rank(self) -> i32 {
-        match self {
-            Self::None => 0,
-            Self::Low => 1,
-            Self::Medium => 2,
-            Self::High => 3,
-            Self::Urgent => 4,
-        }
-    }
-}
 
 /// An ordering comparison between a task's field (left) and the filter's value
 /// (right).
@@ -125,9 +96,9 @@ impl TextField {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Predicate {
     /// `state = OPEN` (`negated: false`) or `state != OPEN` (`negated: true`).
-    State { negated: bool, value: TaskStateValue },
-    /// `priority >= HIGH`: compare [`PriorityValue::rank`]s.
-    Priority { cmp: Cmp, value: PriorityValue },
+    State { negated: bool, value: TaskState },
+    /// `priority >= HIGH`: compare [`Priority::rank`]s.
+    Priority { cmp: Cmp, value: Priority },
     /// `tags:"work"`: the task has a tag with this name. The name is given as
     /// written; case-insensitive comparison is the store's job.
     HasTag(String),

@@ -531,23 +531,23 @@ fn build_predicate(field: FieldKind, name: &str, op: Op, op_pos: usize, value: V
     }
 }
 
-fn parse_state(text: &str) -> Option<TaskStateValue> {
+fn parse_state(text: &str) -> Option<TaskState> {
     let upper = text.to_ascii_uppercase();
     match upper.strip_prefix("STATE_").unwrap_or(&upper) {
-        "OPEN" => Some(TaskStateValue::Open),
-        "COMPLETED" => Some(TaskStateValue::Completed),
+        "OPEN" => Some(TaskState::Open),
+        "COMPLETED" => Some(TaskState::Completed),
         _ => None,
     }
 }
 
-fn parse_priority(text: &str) -> Option<PriorityValue> {
+fn parse_priority(text: &str) -> Option<Priority> {
     let upper = text.to_ascii_uppercase();
     match upper.strip_prefix("PRIORITY_").unwrap_or(&upper) {
-        "NONE" => Some(PriorityValue::None),
-        "LOW" => Some(PriorityValue::Low),
-        "MEDIUM" => Some(PriorityValue::Medium),
-        "HIGH" => Some(PriorityValue::High),
-        "URGENT" => Some(PriorityValue::Urgent),
+        "NONE" => Some(Priority::None),
+        "LOW" => Some(Priority::Low),
+        "MEDIUM" => Some(Priority::Medium),
+        "HIGH" => Some(Priority::High),
+        "URGENT" => Some(Priority::Urgent),
         _ => None,
     }
 }

@@ -103,9 +103,7 @@ mod order_by;
 #[cfg(test)]
 mod tests;
 
-pub use ast::{
-    Cmp, Direction, Filter, OrderBy, OrderField, Predicate, PriorityValue, TaskStateValue, TextField, TimeField,
-};
+pub use ast::{Cmp, Direction, Filter, OrderBy, OrderField, Predicate, Priority, TaskState, TextField, TimeField};
 pub use error::QueryError;
 pub use filter::parse_filter;
 pub use order_by::parse_order_by;

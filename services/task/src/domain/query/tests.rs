@@ -35,11 +35,11 @@ fn search(text: &str) -> Filter {
     pred(Predicate::Search(text.to_owned()))
 }
 
-fn state(negated: bool, value: TaskStateValue) -> Filter {
+fn state(negated: bool, value: TaskState) -> Filter {
     pred(Predicate::State { negated, value })
 }
 
-fn priority(cmp: Cmp, value: PriorityValue) -> Filter {
+fn priority(cmp: Cmp, value: Priority) -> Filter {
     pred(Predicate::Priority { cmp, value })
 }
 
@@ -58,7 +58,7 @@ fn syntax_error_at(e: &QueryError) -> (usize, &str) {
 
 #[test]
 fn state_restrictions() {
-    use TaskStateValue::*;
+    use TaskState::*;
     let cases = [
         ("state = OPEN", state(false, Open)),
         ("state=OPEN", state(false, Open)),
@@ -79,7 +79,7 @@ fn state_restrictions() {
 
 #[test]
 fn priority_restrictions() {
-    use PriorityValue as P;
+    use Priority as P;
     let cmps = [("=", Cmp::Eq), ("!=", Cmp::Ne), ("<", Cmp::Lt), ("<=", Cmp::Le), (">", Cmp::Gt), (">=", Cmp::Ge)];
     let values = [
         ("NONE", P::None),
@@ -105,7 +105,7 @@ fn priority_restrictions() {
 
 #[test]
 fn priority_rank_follows_the_ladder() {
-    use PriorityValue as P;
+    use Priority as P;
     let ladder = [P::None, P::Low, P::Medium, P::High, P::Urgent];
     let ranks: Vec<i32> = ladder.iter().map(|p| p.rank()).collect();
     assert_eq!(ranks, [0, 1, 2, 3, 4]);
@@ -239,7 +239,7 @@ fn global_search() {
         ("-milk", not(search("milk"))),
         ("\"AND\"", search("AND")),
         ("\"\"", search("")),
-        ("milk state = OPEN", Filter::And(vec![search("milk"), state(false, TaskStateValue::Open)])),
+        ("milk state = OPEN", Filter::And(vec![search("milk"), state(false, TaskState::Open)])),
         ("milk OR eggs", Filter::Or(vec![search("milk"), search("eggs")])),
     ];
     for (input, expected) in cases {
@@ -274,7 +274,7 @@ fn empty_filter_means_all() {
 
 #[test]
 fn whitespace_is_insignificant() {
-    let expected = Filter::And(vec![state(false, TaskStateValue::Open), priority(Cmp::Ge, PriorityValue::High)]);
+    let expected = Filter::And(vec![state(false, TaskState::Open), priority(Cmp::Ge, Priority::High)]);
     for input in [
         "state=OPEN AND priority>=HIGH",
         "  state   =   OPEN   AND   priority   >=   HIGH  ",
@@ -290,8 +290,8 @@ fn whitespace_is_insignificant() {
 
 #[test]
 fn precedence_and_grouping() {
-    let a = || state(false, TaskStateValue::Open);
-    let b = || priority(Cmp::Gt, PriorityValue::Low);
+    let a = || state(false, TaskState::Open);
+    let b = || priority(Cmp::Gt, Priority::Low);
     let c = || tag("work");
     let d = || search("milk");
     let and = Filter::And;
