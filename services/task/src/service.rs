@@ -19,7 +19,7 @@ use crate::{
         from_micros,
         query::{self, QueryError},
         tag::{Color, Tag, TagId, TagName},
-        task::{Change, Series, Task, TaskContent, TaskId, TaskPatch, TaskState},
+        task::{Applied, Change, Refused, Series, Task, TaskContent, TaskId, TaskPatch, TaskState},
         to_micros,
     },
     error::{Error, Result},
@@ -49,16 +49,6 @@ pub struct TaskService {
     page_tokens: PageTokens,
     /// Told after every commit that wrote an event, to wake the outbox relay.
     committed: Arc<Notify>,
-}
-
-/// What a mutation did to the task it was given.
-enum Outcome {
-    /// Nothing changed: roll back, publish nothing.
-    Unchanged,
-    Changed {
-        change: Change,
-        tags_changed: bool,
-    },
 }
 
 impl TaskService {
@@ -91,7 +81,7 @@ impl TaskService {
         series: Option<Series>,
     ) -> Result<Task> {
         content.check().map_err(|e| Error::from_invalid("INVALID_TASK", "task", e))?;
-        anchor_series(&mut content);
+        content.anchor_series();
         let tx = self.db.begin().await?;
         // First, so concurrent creates of this user queue here and the
         // request-id lookup below sees whatever the previous one committed.
@@ -176,76 +166,28 @@ impl TaskService {
     #[tracing::instrument(skip_all, fields(user = %user, task = %id.name()), err(Debug))]
     pub async fn update(&self, user: &UserId, id: TaskId, patch: TaskPatch, etag: &str) -> Result<Task> {
         let new_tags = patch.tags.clone().unwrap_or_default();
-        self.mutate(user, id, etag, &new_tags, move |task, _| {
-            if task.is_deleted() {
-                return Err(deleted(task));
-            }
-            let mut content = task.content.clone();
-            let changed = content.apply(patch);
-            if changed.is_empty() {
-                return Ok(Outcome::Unchanged);
-            }
-            content.check().map_err(|e| Error::from_invalid("INVALID_TASK", "task", e))?;
-            if changed.iter().any(|p| *p == "due" || *p == "recurrence") {
-                // A new rule or a moved due starts counting afresh.
-                if let Some(rule) = &mut content.recurrence {
-                    rule.series_start = None;
-                }
-                anchor_series(&mut content);
-            }
-            if content.recurrence.is_some() && task.series.is_none() {
-                task.series = Some(Series { id: task.id, index: 0 });
-            }
-            task.content = content;
-            Ok(Outcome::Changed {
-                tags_changed: changed.contains(&"tags"),
-                change: Change::Updated { paths: changed.into_iter().map(str::to_owned).collect() },
-            })
-        })
-        .await
+        self.mutate(user, id, etag, &new_tags, move |task, _| task.update(patch).map_err(|why| refused(task, why)))
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(user = %user, task = %id.name()), err(Debug))]
     pub async fn complete(&self, user: &UserId, id: TaskId, etag: &str) -> Result<Task> {
-        self.mutate(user, id, etag, &[], |task, now| {
-            if task.is_deleted() {
-                return Err(deleted(task));
-            }
-            if task.state == TaskState::Completed {
-                return Ok(Outcome::Unchanged);
-            }
-            task.state = TaskState::Completed;
-            task.complete_time = Some(now);
-            Ok(Outcome::Changed { change: Change::Completed, tags_changed: false })
-        })
-        .await
+        self.mutate(user, id, etag, &[], |task, now| task.complete(now).map_err(|why| refused(task, why))).await
     }
 
     #[tracing::instrument(skip_all, fields(user = %user, task = %id.name()), err(Debug))]
     pub async fn reopen(&self, user: &UserId, id: TaskId, etag: &str) -> Result<Task> {
-        self.mutate(user, id, etag, &[], |task, _| {
-            if task.is_deleted() {
-                return Err(deleted(task));
-            }
-            if task.state == TaskState::Open {
-                return Ok(Outcome::Unchanged);
-            }
-            task.state = TaskState::Open;
-            task.complete_time = None;
-            Ok(Outcome::Changed { change: Change::Reopened, tags_changed: false })
-        })
-        .await
+        self.mutate(user, id, etag, &[], |task, _| task.reopen().map_err(|why| refused(task, why))).await
     }
 
     /// Soft delete (AIP-164): deleting a deleted task is NOT_FOUND.
     #[tracing::instrument(skip_all, fields(user = %user, task = %id.name()), err(Debug))]
     pub async fn delete(&self, user: &UserId, id: TaskId, etag: &str) -> Result<Task> {
         self.mutate(user, id, etag, &[], |task, now| {
-            if task.is_deleted() {
-                return Err(Error::task_not_found(task.id.name()));
-            }
-            task.delete_time = Some(now);
-            Ok(Outcome::Changed { change: Change::Deleted, tags_changed: false })
+            task.delete(now).map_err(|why| match why {
+                Refused::Deleted => Error::task_not_found(task.id.name()),
+                other => refused(task, other),
+            })
         })
         .await
     }
@@ -253,17 +195,7 @@ impl TaskService {
     /// Undelete (AIP-164): undeleting a live task is ALREADY_EXISTS.
     #[tracing::instrument(skip_all, fields(user = %user, task = %id.name()), err(Debug))]
     pub async fn undelete(&self, user: &UserId, id: TaskId, etag: &str) -> Result<Task> {
-        self.mutate(user, id, etag, &[], |task, _| {
-            if !task.is_deleted() {
-                return Err(Error::AlreadyExists {
-                    reason: "TASK_NOT_DELETED",
-                    message: format!("`{}` is not deleted", task.id.name()),
-                });
-            }
-            task.delete_time = None;
-            Ok(Outcome::Changed { change: Change::Restored, tags_changed: false })
-        })
-        .await
+        self.mutate(user, id, etag, &[], |task, _| task.undelete().map_err(|why| refused(task, why))).await
     }
 
     /// The shape of every task mutation: in one transaction, take the next
@@ -275,7 +207,7 @@ impl TaskService {
         id: TaskId,
         etag: &str,
         tags_to_check: &[TagId],
-        change: impl FnOnce(&mut Task, DateTime<Utc>) -> Result<Outcome>,
+        change: impl FnOnce(&mut Task, DateTime<Utc>) -> Result<Applied>,
     ) -> Result<Task> {
         let tx = self.db.begin().await?;
         let revision = store::next_revision(&tx, user).await?;
@@ -286,11 +218,11 @@ impl TaskService {
         check_tags_exist(&tx, user, tags_to_check).await?;
         let now = now();
         match change(&mut task, now)? {
-            Outcome::Unchanged => {
+            Applied::Unchanged => {
                 tx.rollback().await?;
                 Ok(task)
             }
-            Outcome::Changed { change, tags_changed } => {
+            Applied::Changed { change, tags_changed } => {
                 self.write_change(&tx, &mut task, revision, now, &change, tags_changed).await?;
                 tx.commit().await?;
                 self.committed.notify_one();
@@ -409,13 +341,6 @@ impl TaskService {
     }
 }
 
-/// A repeating task's series counts from its first due date.
-fn anchor_series(content: &mut TaskContent) {
-    if let (Some(rule), Some(due)) = (&mut content.recurrence, &content.due) {
-        rule.series_start.get_or_insert(due.local());
-    }
-}
-
 /// Now, at the microsecond precision the store keeps.
 fn now() -> DateTime<Utc> {
     from_micros(to_micros(Utc::now()))
@@ -438,6 +363,17 @@ async fn check_tags_exist(tx: &DatabaseTransaction, user: &UserId, tags: &[TagId
             format!("`{}` is not one of your tags; create it with CreateTag first", tags[i].name()),
         )),
         None => Ok(()),
+    }
+}
+
+/// The error a client sees when `task` refuses a change.
+fn refused(task: &Task, why: Refused) -> Error {
+    match why {
+        Refused::Deleted => deleted(task),
+        Refused::NotDeleted => {
+            Error::AlreadyExists { reason: "TASK_NOT_DELETED", message: format!("`{}` is not deleted", task.id.name()) }
+        }
+        Refused::Invalid(invalid) => Error::from_invalid("INVALID_TASK", "task", invalid),
     }
 }
 

@@ -177,6 +177,102 @@ impl Task {
     pub fn is_deleted(&self) -> bool {
         self.delete_time.is_some()
     }
+
+    /// Marks the task done at `now`; a completed task stays as it is.
+    pub fn complete(&mut self, now: DateTime<Utc>) -> Result<Applied, Refused> {
+        self.refuse_if_deleted()?;
+        if self.state == TaskState::Completed {
+            return Ok(Applied::Unchanged);
+        }
+        self.state = TaskState::Completed;
+        self.complete_time = Some(now);
+        Ok(Applied::changed(Change::Completed))
+    }
+
+    /// Marks the task open again; an open task stays as it is.
+    pub fn reopen(&mut self) -> Result<Applied, Refused> {
+        self.refuse_if_deleted()?;
+        if self.state == TaskState::Open {
+            return Ok(Applied::Unchanged);
+        }
+        self.state = TaskState::Open;
+        self.complete_time = None;
+        Ok(Applied::changed(Change::Reopened))
+    }
+
+    /// Soft-deletes the task at `now` (AIP-164); a deleted task cannot be deleted again.
+    pub fn delete(&mut self, now: DateTime<Utc>) -> Result<Applied, Refused> {
+        self.refuse_if_deleted()?;
+        self.delete_time = Some(now);
+        Ok(Applied::changed(Change::Deleted))
+    }
+
+    /// Brings a deleted task back; a live one cannot be undeleted.
+    pub fn undelete(&mut self) -> Result<Applied, Refused> {
+        if !self.is_deleted() {
+            return Err(Refused::NotDeleted);
+        }
+        self.delete_time = None;
+        Ok(Applied::changed(Change::Restored))
+    }
+
+    /// Applies `patch`. A new rule or a moved due starts the series'
+    /// counting afresh, and a task that gains a rule starts a series of its
+    /// own; the fields are checked together before anything changes.
+    pub fn update(&mut self, patch: TaskPatch) -> Result<Applied, Refused> {
+        self.refuse_if_deleted()?;
+        let mut content = self.content.clone();
+        let changed = content.apply(patch);
+        if changed.is_empty() {
+            return Ok(Applied::Unchanged);
+        }
+        content.check().map_err(Refused::Invalid)?;
+        if changed.iter().any(|p| *p == Field::Due.path() || *p == Field::Recurrence.path()) {
+            if let Some(rule) = &mut content.recurrence {
+                rule.series_start = None;
+            }
+            content.anchor_series();
+        }
+        if content.recurrence.is_some() && self.series.is_none() {
+            self.series = Some(Series { id: self.id, index: 0 });
+        }
+        self.content = content;
+        Ok(Applied::Changed {
+            tags_changed: changed.contains(&Field::Tags.path()),
+            change: Change::Updated { paths: changed.into_iter().map(str::to_owned).collect() },
+        })
+    }
+
+    fn refuse_if_deleted(&self) -> Result<(), Refused> {
+        if self.is_deleted() { Err(Refused::Deleted) } else { Ok(()) }
+    }
+}
+
+/// What a change did to a task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Applied {
+    /// Nothing changed: nothing is written and no event is published.
+    Unchanged,
+    /// `change` happened; `tags_changed` says whether the task's tag links
+    /// must be rewritten.
+    Changed { change: Change, tags_changed: bool },
+}
+
+impl Applied {
+    fn changed(change: Change) -> Self {
+        Self::Changed { change, tags_changed: false }
+    }
+}
+
+/// Why a task refuses a change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("the task is deleted")]
+    Deleted,
+    #[error("the task is not deleted")]
+    NotDeleted,
+    #[error("{0}")]
+    Invalid(Invalid),
 }
 
 /// The fields of a task an update can name.
@@ -228,6 +324,14 @@ impl TaskContent {
             rule.check_due(self.due.is_some()).map_err(|e| e.under("recurrence"))?;
         }
         Ok(())
+    }
+
+    /// A repeating task's series counts from its due, unless it already
+    /// has a start.
+    pub fn anchor_series(&mut self) {
+        if let (Some(rule), Some(due)) = (&mut self.recurrence, &self.due) {
+            rule.series_start.get_or_insert(due.local());
+        }
     }
 
     /// Applies `patch`, returning the paths whose values changed.
@@ -358,5 +462,69 @@ mod tests {
         let changed = content.apply(patch);
         assert_eq!(changed, vec!["title"]);
         assert_eq!(content.title.as_str(), "b");
+    }
+
+    fn open_task() -> Task {
+        let now = chrono::Utc::now();
+        Task {
+            id: TaskId::new(),
+            user: UserId::parse("alice").unwrap(),
+            content: TaskContent {
+                title: Title::parse("a").unwrap(),
+                description: Description::default(),
+                priority: Priority::None,
+                tags: vec![],
+                due: None,
+                reminders: vec![],
+                recurrence: None,
+            },
+            state: TaskState::Open,
+            create_time: now,
+            update_time: now,
+            complete_time: None,
+            delete_time: None,
+            revision: 1,
+            series: None,
+        }
+    }
+
+    #[test]
+    fn completing_and_reopening_change_the_task_once() {
+        let (mut task, now) = (open_task(), chrono::Utc::now());
+        assert_eq!(task.complete(now), Ok(Applied::changed(Change::Completed)));
+        assert_eq!((task.state, task.complete_time), (TaskState::Completed, Some(now)));
+        assert_eq!(task.complete(now), Ok(Applied::Unchanged), "completing twice is not a second change");
+        assert_eq!(task.reopen(), Ok(Applied::changed(Change::Reopened)));
+        assert_eq!((task.state, task.complete_time), (TaskState::Open, None));
+        assert_eq!(task.reopen(), Ok(Applied::Unchanged));
+    }
+
+    #[test]
+    fn a_deleted_task_refuses_every_change_but_undelete() {
+        let (mut task, now) = (open_task(), chrono::Utc::now());
+        assert_eq!(task.undelete(), Err(Refused::NotDeleted));
+        assert_eq!(task.delete(now), Ok(Applied::changed(Change::Deleted)));
+        let before = task.clone();
+        assert_eq!(task.delete(now), Err(Refused::Deleted));
+        assert_eq!(task.complete(now), Err(Refused::Deleted));
+        assert_eq!(task.reopen(), Err(Refused::Deleted));
+        let retitle = TaskPatch { title: Some(Title::parse("b").unwrap()), ..TaskPatch::default() };
+        assert_eq!(task.update(retitle), Err(Refused::Deleted));
+        assert_eq!(task, before, "a refused change changes nothing");
+        assert_eq!(task.undelete(), Ok(Applied::changed(Change::Restored)));
+        assert!(!task.is_deleted());
+    }
+
+    #[test]
+    fn an_update_reports_its_paths_and_an_empty_one_changes_nothing() {
+        let mut task = open_task();
+        assert_eq!(task.update(TaskPatch::default()), Ok(Applied::Unchanged));
+        let patch = TaskPatch { priority: Some(Priority::High), ..TaskPatch::default() };
+        let applied = task.update(patch).unwrap();
+        assert_eq!(
+            applied,
+            Applied::Changed { change: Change::Updated { paths: vec!["priority".into()] }, tags_changed: false }
+        );
+        assert_eq!(task.content.priority, Priority::High);
     }
 }
