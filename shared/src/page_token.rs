@@ -14,6 +14,20 @@ use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The most items one page may hold, in every list method.
+pub const MAX_PAGE_SIZE: i32 = 1000;
+
+/// A requested `page_size` as AIP-158 reads it: 0 means `default`, more
+/// than [`MAX_PAGE_SIZE`] is lowered to it, a negative size is refused
+/// (naming the field `page_size`).
+pub fn page_size(requested: i32, default: i32) -> Result<u64, crate::validation::Invalid> {
+    match requested {
+        n if n < 0 => Err(crate::validation::Invalid::new("page_size", "must not be negative")),
+        0 => Ok(u64::from(default.unsigned_abs())),
+        n => Ok(u64::from(n.min(MAX_PAGE_SIZE).unsigned_abs())),
+    }
+}
+
 /// Where the next page starts: the sort values and id of the last item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Position {
@@ -137,5 +151,13 @@ mod tests {
         assert_eq!(PageTokens::new(b"other").unwrap().open(&token, &fp), Err(TokenError::Malformed));
         assert_eq!(tokens.open(body, &fp), Err(TokenError::Malformed));
         assert_eq!(tokens.open("garbage", &fp), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn page_sizes_follow_aip_158() {
+        assert_eq!(page_size(0, 50), Ok(50));
+        assert_eq!(page_size(7, 50), Ok(7));
+        assert_eq!(page_size(5000, 50), Ok(1000));
+        assert_eq!(page_size(-1, 50).map_err(|e| e.field), Err("page_size".to_owned()));
     }
 }

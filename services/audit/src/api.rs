@@ -16,7 +16,6 @@ use crate::store::{self, entities::audit_entries};
 pub use pb::audit_service_server::AuditServiceServer;
 
 pub const DEFAULT_PAGE_SIZE: i32 = 50;
-pub const MAX_PAGE_SIZE: i32 = 1000;
 
 #[derive(Clone)]
 pub struct AuditApi {
@@ -70,11 +69,8 @@ impl AuditService for AuditApi {
                     .ok_or_else(|| invalid("INVALID_NAME", "task", "must be a task name tasks/{task}"))?,
             ),
         };
-        let page_size = match r.page_size {
-            n if n < 0 => return Err(invalid("INVALID_PAGE_SIZE", "page_size", "must not be negative")),
-            0 => DEFAULT_PAGE_SIZE,
-            n => n.min(MAX_PAGE_SIZE),
-        } as u64;
+        let page_size = shared::page_token::page_size(r.page_size, DEFAULT_PAGE_SIZE)
+            .map_err(|e| invalid("INVALID_PAGE_SIZE", &e.field, &e.message))?;
         let fingerprint = PageTokens::fingerprint(&[user.as_str(), task_id.unwrap_or(""), &r.oldest_first.to_string()]);
         let after = match r.page_token.as_str() {
             "" => None,

@@ -22,7 +22,6 @@ use crate::{
 pub use pb::notification_service_server::NotificationServiceServer;
 
 pub const DEFAULT_PAGE_SIZE: i32 = 50;
-pub const MAX_PAGE_SIZE: i32 = 1000;
 
 #[derive(Clone)]
 pub struct NotificationApi {
@@ -134,11 +133,8 @@ impl NotificationService for NotificationApi {
     ) -> Result<Response<pb::ListDeliveriesResponse>, Status> {
         let user = self.auth.authenticate(request.metadata()).await?;
         let r = request.into_inner();
-        let page_size = match r.page_size {
-            n if n < 0 => return Err(ApiError::invalid("page_size", "must not be negative").into()),
-            0 => DEFAULT_PAGE_SIZE,
-            n => n.min(MAX_PAGE_SIZE),
-        };
+        let page_size = shared::page_token::page_size(r.page_size, DEFAULT_PAGE_SIZE)
+            .map_err(|e| ApiError::invalid(&e.field, e.message))?;
         let event_id = Some(r.event_id.trim()).filter(|e| !e.is_empty());
         let fingerprint = PageTokens::fingerprint(&[user.as_str(), event_id.unwrap_or("")]);
         let after = match r.page_token.as_str() {
@@ -152,9 +148,7 @@ impl NotificationService for NotificationApi {
             }
         };
         let (rows, more) =
-            store::list(&self.db, user.as_str(), event_id, u64::try_from(page_size).unwrap_or(50), after)
-                .await
-                .map_err(ApiError::from)?;
+            store::list(&self.db, user.as_str(), event_id, page_size, after).await.map_err(ApiError::from)?;
         let next_page_token = match (more, rows.last()) {
             (true, Some((last, _))) => {
                 self.tokens.issue(&fingerprint, Position { keys: vec![], id: last.id.to_string() })

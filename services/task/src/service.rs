@@ -28,7 +28,6 @@ use crate::{
 
 /// ListTasks page size when none is asked for, and the most it returns.
 pub const DEFAULT_PAGE_SIZE: i32 = 50;
-pub const MAX_PAGE_SIZE: i32 = 1000;
 /// ListTags page sizes.
 pub const DEFAULT_TAG_PAGE_SIZE: i32 = 100;
 
@@ -403,13 +402,10 @@ fn token_error(err: TokenError) -> Error {
     Error::invalid("INVALID_PAGE_TOKEN", "page_token", err.to_string())
 }
 
-/// AIP-158: negative is an error, 0 the default, above the maximum lowered to it.
+/// AIP-158's page size ([`shared::page_token::page_size`]).
 fn page_size_for(requested: i32, default: i32) -> Result<u64> {
-    match requested {
-        n if n < 0 => Err(Error::invalid("INVALID_PAGE_SIZE", "page_size", "must not be negative")),
-        0 => Ok(default as u64),
-        n => Ok(n.min(MAX_PAGE_SIZE) as u64),
-    }
+    shared::page_token::page_size(requested, default)
+        .map_err(|e| Error::invalid("INVALID_PAGE_SIZE", e.field, e.message))
 }
 
 /// The event of `change` to `task` (already applied), in the trace of the
