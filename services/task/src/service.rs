@@ -71,7 +71,7 @@ impl TaskService {
 
     /// Creates a task, as instance `series` of a repeating series when
     /// given (a repeating task otherwise starts its own series).
-    #[tracing::instrument(skip_all, fields(user = %user), err(Debug))]
+    #[tracing::instrument(skip_all, fields(user = %user))]
     pub async fn create_in_series(
         &self,
         user: &UserId,
@@ -162,25 +162,25 @@ impl TaskService {
         Ok((rows, more))
     }
 
-    #[tracing::instrument(skip_all, fields(user = %user, task = %id.name()), err(Debug))]
+    #[tracing::instrument(skip_all, fields(user = %user, task = %id.name()))]
     pub async fn update(&self, user: &UserId, id: TaskId, patch: TaskPatch, etag: &str) -> Result<Task> {
         let new_tags = patch.tags.clone().unwrap_or_default();
         self.mutate(user, id, etag, &new_tags, move |task, _| task.update(patch).map_err(|why| refused(task, why)))
             .await
     }
 
-    #[tracing::instrument(skip_all, fields(user = %user, task = %id.name()), err(Debug))]
+    #[tracing::instrument(skip_all, fields(user = %user, task = %id.name()))]
     pub async fn complete(&self, user: &UserId, id: TaskId, etag: &str) -> Result<Task> {
         self.mutate(user, id, etag, &[], |task, now| task.complete(now).map_err(|why| refused(task, why))).await
     }
 
-    #[tracing::instrument(skip_all, fields(user = %user, task = %id.name()), err(Debug))]
+    #[tracing::instrument(skip_all, fields(user = %user, task = %id.name()))]
     pub async fn reopen(&self, user: &UserId, id: TaskId, etag: &str) -> Result<Task> {
         self.mutate(user, id, etag, &[], |task, _| task.reopen().map_err(|why| refused(task, why))).await
     }
 
     /// Soft delete (AIP-164): deleting a deleted task is NOT_FOUND.
-    #[tracing::instrument(skip_all, fields(user = %user, task = %id.name()), err(Debug))]
+    #[tracing::instrument(skip_all, fields(user = %user, task = %id.name()))]
     pub async fn delete(&self, user: &UserId, id: TaskId, etag: &str) -> Result<Task> {
         self.mutate(user, id, etag, &[], |task, now| {
             task.delete(now).map_err(|why| match why {
@@ -192,7 +192,7 @@ impl TaskService {
     }
 
     /// Undelete (AIP-164): undeleting a live task is ALREADY_EXISTS.
-    #[tracing::instrument(skip_all, fields(user = %user, task = %id.name()), err(Debug))]
+    #[tracing::instrument(skip_all, fields(user = %user, task = %id.name()))]
     pub async fn undelete(&self, user: &UserId, id: TaskId, etag: &str) -> Result<Task> {
         self.mutate(user, id, etag, &[], |task, _| task.undelete().map_err(|why| refused(task, why))).await
     }
