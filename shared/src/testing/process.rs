@@ -106,12 +106,39 @@ pub fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago (bound and released),
-/// for processes that cannot take a pre-bound listener.
+/// A TCP port on 127.0.0.1 that was free a moment ago, for processes that
+/// cannot take a pre-bound listener.
+///
+/// It is picked below the kernel's ephemeral range
+/// (`net.ipv4.ip_local_port_range`, 32768–60999 by default): a port from
+/// that range (what binding port 0 gives) can be taken by any outgoing
+/// connection's local end between this check and the bind of the process
+/// it is meant for, and a daprd that loses its port that way exits ("could
+/// not listen on any endpoint"). Picked at random, so test processes
+/// running side by side rarely try the same one, and never handed out twice
+/// by one process.
 ///
 /// # Panics
 /// When no port can be bound.
 pub fn free_port() -> u16 {
+    use std::{collections::BTreeSet, sync::Mutex};
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next().and_then(|low| low.parse::<u16>().ok()))
+        .unwrap_or(32768);
+    let (low, high) = (10_000u16, ephemeral_start);
+    if high > low + 1000 {
+        let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for _ in 0..1000 {
+            let random = u16::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..2].try_into().unwrap_or([0, 0]));
+            let port = low + random % (high - low);
+            if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                given.insert(port);
+                return port;
+            }
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
