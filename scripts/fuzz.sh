@@ -32,6 +32,8 @@ build() { cargo fuzz build "${profile[@]}" -s none >&2; }
 timed "fuzz targets" build
 for target in "${targets[@]}"; do
   corpus=$(mktemp -d)
+  # A target without committed seeds starts from nothing (git keeps no empty folder).
+  mkdir -p "seeds/$target"
   log=$(mktemp)
   if ! cargo fuzz run "${profile[@]}" -s none "$target" "$corpus" "seeds/$target" -- \
       -max_total_time="$seconds" -timeout=10 -print_final_stats=1 >"$log" 2>&1; then
