@@ -37,7 +37,7 @@ static ROUTER: LazyLock<CallbackRouter> = LazyLock::new(|| {
                 None => Err(HandlerError::permanent("no data")),
             }
         })
-        .method("CreateOccurrence", |request: InvokeRequest| async move { Ok(dapr::dapr::proto::common::v1::InvokeResponse { data: request.data, content_type: String::new() }) })
+        .method("Echo", |request: InvokeRequest| async move { Ok(dapr::dapr::proto::common::v1::InvokeResponse { data: request.data, content_type: String::new() }) })
         .build()
 });
 

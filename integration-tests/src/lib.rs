@@ -92,6 +92,32 @@ pub fn titled(title: &str) -> pb::CreateTaskRequest {
     }
 }
 
+/// Every audit entry a caller sees, oldest first, page after page; `authorize`
+/// adds the caller's token to each request.
+pub async fn all_audit_entries(
+    audit: &shared::proto::todo::audit::v1::audit_service_client::AuditServiceClient<Channel>,
+    authorize: impl Fn(
+        shared::proto::todo::audit::v1::ListAuditEntriesRequest,
+    ) -> Request<shared::proto::todo::audit::v1::ListAuditEntriesRequest>,
+) -> Result<Vec<shared::proto::todo::audit::v1::AuditEntry>, tonic::Status> {
+    let mut entries = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let request = shared::proto::todo::audit::v1::ListAuditEntriesRequest {
+            page_size: 1000,
+            page_token: page_token.clone(),
+            oldest_first: true,
+            ..Default::default()
+        };
+        let page = audit.clone().list_audit_entries(authorize(request)).await?.into_inner();
+        entries.extend(page.entries);
+        if page.next_page_token.is_empty() {
+            return Ok(entries);
+        }
+        page_token = page.next_page_token;
+    }
+}
+
 /// A due date-time: `local` wall-clock time in the IANA `zone`.
 pub fn due(local: &str, zone: &str) -> Option<pb::Due> {
     Some(pb::Due {

@@ -102,22 +102,7 @@ fn plain(i: usize) -> pb::CreateTaskRequest {
 
 /// Every audit entry of `user`, oldest first.
 async fn audit_entries(audit: &AuditServiceClient<Channel>, user: &str) -> Vec<audit_pb::AuditEntry> {
-    let mut entries = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let request = audit_pb::ListAuditEntriesRequest {
-            page_size: 1000,
-            page_token: page_token.clone(),
-            oldest_first: true,
-            ..Default::default()
-        };
-        let page = audit.clone().list_audit_entries(as_user(user, request)).await.unwrap().into_inner();
-        entries.extend(page.entries);
-        if page.next_page_token.is_empty() {
-            return entries;
-        }
-        page_token = page.next_page_token;
-    }
+    integration_tests::all_audit_entries(audit, |request| as_user(user, request)).await.unwrap()
 }
 
 /// How many audit entries each (task, event type) has, over every user.

@@ -13,7 +13,7 @@ use std::{
 };
 
 use integration_tests::{eventually, fresh_user, target};
-use shared::proto::todo::{audit::v1 as audit_pb, task::v1 as pb};
+use shared::proto::todo::task::v1 as pb;
 
 /// Resident memory of process `pid` ("self" for this one), in KiB.
 fn rss_kib(pid: &str) -> u64 {
@@ -116,22 +116,10 @@ async fn mixed_traffic_at_a_fixed_rate_keeps_memory_flat_and_every_change_audite
         async move {
             let mut seen: HashMap<String, Vec<String>> = HashMap::new();
             for user in &users {
-                let mut page_token = String::new();
-                loop {
-                    let request = audit_pb::ListAuditEntriesRequest {
-                        page_size: 1000,
-                        page_token: page_token.clone(),
-                        oldest_first: true,
-                        ..Default::default()
-                    };
-                    let page = audit.clone().list_audit_entries(target.as_user(user, request)).await.ok()?.into_inner();
-                    for entry in page.entries {
-                        seen.entry(entry.task).or_default().push(entry.event_type);
-                    }
-                    if page.next_page_token.is_empty() {
-                        break;
-                    }
-                    page_token = page.next_page_token;
+                let entries =
+                    integration_tests::all_audit_entries(&audit, |request| target.as_user(user, request)).await.ok()?;
+                for entry in entries {
+                    seen.entry(entry.task).or_default().push(entry.event_type);
                 }
             }
             (seen.values().map(Vec::len).sum::<usize>() >= changes).then_some(seen)
