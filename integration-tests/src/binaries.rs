@@ -35,6 +35,10 @@ pub struct Service {
 pub struct System {
     pub mesh: Mesh,
     pub services: Vec<Service>,
+    /// The app token every service and its daprd are given, as the chart
+    /// gives them one Secret: daprd sends it on each call to its app, and
+    /// each app refuses callbacks without it.
+    pub app_token: String,
 }
 
 /// Where cargo put the binaries: the profile directory above this test's
@@ -52,8 +56,9 @@ impl System {
     /// then its sidecar, and returns once all sidecars are healthy.
     pub async fn start(mesh: Mesh, otlp: Option<SocketAddr>) -> Self {
         let mut services = Vec::new();
+        let app_token = uuid::Uuid::new_v4().simple().to_string();
         for id in SERVICES {
-            let sidecar = mesh.sidecar(id).with_metrics();
+            let sidecar = mesh.sidecar(id).with_metrics().with_app_token(&app_token);
             let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
             let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
             let mut env = vec![
@@ -65,6 +70,7 @@ impl System {
                 ("DAPR_GRPC_ENDPOINT".to_owned(), sidecar.endpoint()),
                 ("APP_ID".to_owned(), id.to_owned()),
                 ("SHUTDOWN_GRACE_SECONDS".to_owned(), "5".to_owned()),
+                ("APP_API_TOKEN".to_owned(), app_token.clone()),
             ];
             if let Some(collector) = otlp {
                 env.push(("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), format!("http://{collector}")));
@@ -106,7 +112,7 @@ impl System {
         for service in &mut services {
             service.sidecar.start(Some(service.addr)).await;
         }
-        Self { mesh, services }
+        Self { mesh, services, app_token }
     }
 
     /// The service `id`.

@@ -439,3 +439,101 @@ fn rand_bytes() -> [u8; 16] {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+// -- The app token ------------------------------------------------------------
+
+/// `message` as a caller sends it with `token` as `dapr-api-token` (None: none).
+fn with_app_token<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Some(token) = token {
+        request.metadata_mut().insert("dapr-api-token", token.parse().unwrap());
+    }
+    request
+}
+
+/// A pod that can reach an app's port is not its sidecar: with the app
+/// token configured (as the chart configures it), each app refuses
+/// callbacks and the task app its internal API from anyone without it,
+/// while the real daprd sends it on every delivery and proxied call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_caller_with_the_app_token_reaches_callbacks_and_the_internal_api_and_daprd_sends_it() {
+    use dapr::dapr::proto::runtime::v1::{TopicEventRequest, app_callback_client::AppCallbackClient};
+    use pb::task_internal_service_client::TaskInternalServiceClient;
+
+    shared::telemetry::init_for_tests();
+    let system = System::start(Mesh::builder().build().await, None).await;
+    let guess = Some("a-guess");
+
+    // A delivery straight to each app, past its sidecar: refused. (The
+    // deliveries from daprd succeed: the other tests here count them.)
+    for service in &system.services {
+        let mut callbacks = AppCallbackClient::connect(format!("http://{}", service.addr)).await.unwrap();
+        for token in [None, guess] {
+            let forged = TopicEventRequest {
+                id: "forged".into(),
+                pubsub_name: "pubsub".into(),
+                topic: "task-events".into(),
+                ..Default::default()
+            };
+            let refused = callbacks.on_topic_event(with_app_token(forged, token)).await.unwrap_err();
+            assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{} with token {token:?}", service.id);
+        }
+    }
+
+    // A made-up occurrence straight to the task app: refused, nothing made.
+    let task = system.service("task");
+    let mut tasks = task_client(task.addr).await;
+    let first = tasks
+        .create_task(as_user(
+            "token",
+            pb::CreateTaskRequest {
+                task: Some(pb::Task {
+                    title: "Water the plants".into(),
+                    due: Some(pb::Due { value: Some(pb::due::Value::Date("2030-03-30".into())) }),
+                    recurrence: Some(pb::RecurrenceRule {
+                        frequency: pb::recurrence_rule::Frequency::Daily as i32,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut internal = TaskInternalServiceClient::connect(format!("http://{}", task.addr)).await.unwrap();
+    let forged = || pb::CreateOccurrenceRequest {
+        user_id: "token".into(),
+        task: Some(pb::Task { title: "forged".into(), ..Default::default() }),
+        series_id: first.name.trim_start_matches("tasks/").to_owned(),
+        occurrence_index: 7,
+    };
+    for token in [None, guess] {
+        let refused = internal.create_occurrence(with_app_token(forged(), token)).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated, "token {token:?}");
+    }
+
+    // Completing the task: the recurrence service asks for the next one
+    // through its daprd, which proxies to the task's daprd, which adds the
+    // token toward the task app.
+    tasks
+        .complete_task(as_user("token", pb::CompleteTaskRequest { name: first.name.clone(), etag: first.etag }))
+        .await
+        .unwrap();
+    let listed = eventually("the next instance, created through the sidecars", PATIENCE, || {
+        let mut tasks = tasks.clone();
+        async move {
+            let request = pb::ListTasksRequest { page_size: 10, ..Default::default() };
+            let listed = tasks.list_tasks(as_user("token", request)).await.unwrap().into_inner().tasks;
+            (listed.len() > 1).then_some(listed)
+        }
+    })
+    .await;
+    let titles: BTreeSet<&str> = listed.iter().map(|t| t.title.as_str()).collect();
+    assert_eq!(titles, BTreeSet::from(["Water the plants"]), "the forged occurrence was not made: {listed:#?}");
+    let next = listed.iter().find(|t| t.name != first.name).unwrap();
+    assert_eq!(next.occurrence_index, 1);
+
+    system.shutdown().await;
+}

@@ -96,6 +96,8 @@ apply_secret "$NAMESPACE" tasks-db "url=$database_url"
 hs256=$(secret_value "$NAMESPACE" tasks-auth hs256-secret)
 page=$(secret_value "$NAMESPACE" tasks-auth page-token-secret)
 apply_secret "$NAMESPACE" tasks-auth "hs256-secret=${hs256:-$(random_secret)}" "page-token-secret=${page:-$(random_secret)}"
+app_token=$(secret_value "$NAMESPACE" tasks-dapr-app-token token)
+apply_secret "$NAMESPACE" tasks-dapr-app-token "token=${app_token:-$(random_secret)}"
 smtp_password=$(secret_value "$NAMESPACE" tasks-smtp password)
 # No mail server in kind: the email binding's host does not resolve; only
 # notification (not deployed yet) loads it.

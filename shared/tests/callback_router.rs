@@ -297,28 +297,29 @@ async fn bindings_jobs_and_invocations_reach_their_handlers() {
 
 #[tokio::test]
 async fn with_an_app_token_only_calls_carrying_it_are_served() {
-    let router = router(Seen::default(), Some("s3cret"));
+    let seen = Seen::default();
+    let router = router(seen.clone(), Some("s3cret"));
     let (channel, _stop) = serve(router.clone()).await;
     let mut client = AppCallbackClient::new(channel.clone());
-    let err = client.list_topic_subscriptions(()).await.unwrap_err();
-    assert_eq!(err.code(), Code::Unauthenticated);
-    let mut wrong = Request::new(());
-    wrong.metadata_mut().insert("dapr-api-token", "guess".parse().unwrap());
-    assert_eq!(client.list_topic_subscriptions(wrong).await.unwrap_err().code(), Code::Unauthenticated);
-    let mut right = Request::new(());
-    right.metadata_mut().insert("dapr-api-token", "s3cret".parse().unwrap());
-    assert!(client.list_topic_subscriptions(right).await.is_ok());
-    let err = client.on_topic_event(delivery(COMPLETED, "completed", vec![])).await.unwrap_err();
-    assert_eq!(err.code(), Code::Unauthenticated);
-
-    // The health probe too; and it turns unhealthy at shutdown.
-    let mut health = AppCallbackHealthCheckClient::new(channel);
-    let probe = || {
-        let mut r = Request::new(());
-        r.metadata_mut().insert("dapr-api-token", "s3cret".parse().unwrap());
-        r
+    let with = |token: Option<&str>| {
+        let mut request = Request::new(delivery(COMPLETED, "completed", vec![]));
+        if let Some(token) = token {
+            request.metadata_mut().insert("dapr-api-token", token.parse().unwrap());
+        }
+        request
     };
-    assert!(health.health_check(probe()).await.is_ok());
+    for token in [None, Some("guess")] {
+        let err = client.on_topic_event(with(token)).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated, "token {token:?}");
+    }
+    assert!(seen.0.lock().unwrap().is_empty(), "a refused delivery reached no handler");
+    assert!(client.on_topic_event(with(Some("s3cret"))).await.is_ok());
+
+    // Discovery and the health probe answer without it: daprd sends them
+    // without the token. The probe turns unhealthy at shutdown.
+    assert!(client.list_topic_subscriptions(()).await.is_ok());
+    let mut health = AppCallbackHealthCheckClient::new(channel);
+    assert!(health.health_check(()).await.is_ok());
     router.set_unhealthy();
-    assert!(health.health_check(probe()).await.is_err());
+    assert!(health.health_check(()).await.is_err());
 }

@@ -47,6 +47,26 @@ def test_deployments_have_the_dapr_annotations(rendered):
         assert all(isinstance(v, str) for v in ann.values()), name
 
 
+def test_every_sidecar_sends_and_every_app_requires_the_same_app_token(rendered):
+    # Dapr's injector reads key `token` of the annotated Secret into daprd's
+    # APP_API_TOKEN; the app gets the same key of the same Secret.
+    for dep in deployments(rendered):
+        name = dep["metadata"]["name"]
+        secret = dep["spec"]["template"]["metadata"]["annotations"]["dapr.io/app-token-secret"]
+        assert secret == "tasks-dapr-app-token", name
+        (app,) = pod_spec(dep)["containers"]
+        ref = env_of(app)["APP_API_TOKEN"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": secret, "key": "token"}, name
+
+
+def test_the_app_token_secret_is_a_value():
+    docs = render("values.yaml", ["dapr.appTokenSecretRef.name=my-token"])
+    for dep in deployments(docs):
+        assert dep["spec"]["template"]["metadata"]["annotations"]["dapr.io/app-token-secret"] == "my-token"
+        (app,) = pod_spec(dep)["containers"]
+        assert env_of(app)["APP_API_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "my-token"
+
+
 def test_app_id_matches_the_service_and_the_dapr_config_exists(rendered):
     configs = {c["metadata"]["name"] for c in of_kind(rendered, "Configuration")}
     for dep in deployments(rendered):

@@ -32,6 +32,8 @@ BAD_VALUES = {
     "per-pod pubsub with a shared group": ["dapr.perPodPubsub.consumerGroup={appID}"],
     "unknown pubsub choice of a service": ["services.audit.pubsub=mine"],
     "extra port on the app port": ["services.sync-gateway.extraPorts[0].port=50051"],
+    "no app token Secret": ["dapr.appTokenSecretRef.name="],
+    "an app token key Dapr does not read": ["dapr.appTokenSecretRef.key=app-token"],
 }
 
 

@@ -21,10 +21,15 @@
 //! - Job callbacks never answer NOT_FOUND "to try later": daprd counts it as
 //!   delivered. A permanent failure is logged and acknowledged; a transient
 //!   one is UNAVAILABLE, which the job's failure policy retries.
-//! - With an app API token (`APP_API_TOKEN`), calls lacking the matching
-//!   `dapr-api-token` metadata are UNAUTHENTICATED. Only the callback
-//!   services check it, so the app's public API on the same port is not
-//!   affected.
+//! - With an app API token (`APP_API_TOKEN`), every callback that carries
+//!   data or has an effect (deliveries, bindings, jobs, `OnInvoke`) is
+//!   UNAUTHENTICATED without the matching `dapr-api-token` metadata. The
+//!   discovery calls (`ListTopicSubscriptions`, `ListInputBindings`) and the
+//!   health probe answer anyone: daprd 1.18 sends them without the token
+//!   (it adds it only on deliveries, binding events, jobs, invocations and
+//!   proxied calls), and they reveal only what the app subscribes to. Only
+//!   the callback services check it, so the app's public API on the same
+//!   port is not affected.
 
 use std::{
     collections::HashMap,
@@ -450,9 +455,8 @@ impl AppCallback for CallbackRouter {
 
     async fn list_topic_subscriptions(
         &self,
-        request: Request<()>,
+        _request: Request<()>,
     ) -> Result<Response<ListTopicSubscriptionsResponse>, Status> {
-        self.authorize(request.metadata())?;
         let subscriptions = self.inner.subscriptions.iter().map(Subscription::to_proto).collect();
         Ok(Response::new(ListTopicSubscriptionsResponse { subscriptions }))
     }
@@ -467,8 +471,7 @@ impl AppCallback for CallbackRouter {
         Ok(Response::new(TopicEventResponse { status: status as i32 }))
     }
 
-    async fn list_input_bindings(&self, request: Request<()>) -> Result<Response<ListInputBindingsResponse>, Status> {
-        self.authorize(request.metadata())?;
+    async fn list_input_bindings(&self, _request: Request<()>) -> Result<Response<ListInputBindingsResponse>, Status> {
         Ok(Response::new(ListInputBindingsResponse { bindings: self.inner.bindings.keys().cloned().collect() }))
     }
 
@@ -530,8 +533,7 @@ impl AppCallbackAlpha for CallbackRouter {
 
 #[tonic::async_trait]
 impl AppCallbackHealthCheck for CallbackRouter {
-    async fn health_check(&self, request: Request<()>) -> Result<Response<HealthCheckResponse>, Status> {
-        self.authorize(request.metadata())?;
+    async fn health_check(&self, _request: Request<()>) -> Result<Response<HealthCheckResponse>, Status> {
         if self.inner.unhealthy.load(Ordering::SeqCst) {
             return Err(crate::status::error(tonic::Code::Unavailable, "SHUTTING_DOWN", "shutting down"));
         }

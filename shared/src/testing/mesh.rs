@@ -324,6 +324,7 @@ impl Mesh {
             scheduler: self.stack.scheduler.clone(),
             log: self.dir.join(format!("daprd-{app_id}.log")),
             app: None,
+            app_token: None,
             process: None,
         }
     }
@@ -350,6 +351,8 @@ pub struct Sidecar {
     scheduler: String,
     log: PathBuf,
     app: Option<SocketAddr>,
+    /// `APP_API_TOKEN`: sent as `dapr-api-token` on every call to the app.
+    app_token: Option<String>,
     process: Option<Process>,
 }
 
@@ -371,6 +374,14 @@ impl Sidecar {
     /// Serve Prometheus metrics on a port of its own (off by default).
     pub fn with_metrics(mut self) -> Self {
         self.metrics_port = Some(free_port());
+        self
+    }
+
+    /// Send `token` to the app on every call (deliveries, bindings, jobs,
+    /// proxied gRPC), as daprd does when its `APP_API_TOKEN` is set (in a
+    /// cluster: the `dapr.io/app-token-secret` annotation).
+    pub fn with_app_token(mut self, token: &str) -> Self {
+        self.app_token = Some(token.to_owned());
         self
     }
 
@@ -464,7 +475,10 @@ impl Sidecar {
 
     async fn launch(&mut self) {
         let daprd = tool("daprd", "DAPRD", "scripts/install-dapr.sh");
-        let envs = [("NAMESPACE", self.namespace.as_str()), ("DAPR_HOST_IP", "127.0.0.1")];
+        let mut envs = vec![("NAMESPACE", self.namespace.as_str()), ("DAPR_HOST_IP", "127.0.0.1")];
+        if let Some(token) = &self.app_token {
+            envs.push(("APP_API_TOKEN", token));
+        }
         let mut process = Process::spawn(&format!("daprd {}", self.app_id), &daprd, self.args(), &envs, &self.log);
         let healthz = format!("{}/v1.0/healthz", self.http_endpoint());
         let client = reqwest::Client::new();
