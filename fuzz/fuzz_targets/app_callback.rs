@@ -14,7 +14,7 @@ use dapr::dapr::proto::{
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 use shared::{
-    dapr::{CallbackRouter, Event, HandlerError, Subscription},
+    Error, dapr::{CallbackRouter, Event, Subscription},
     proto::todo::task::v1 as pb,
 };
 use tonic::Request;
@@ -34,7 +34,7 @@ static ROUTER: LazyLock<CallbackRouter> = LazyLock::new(|| {
         .job("reminder-", |request: JobEventRequest| async move {
             match request.data {
                 Some(_) => Ok(()),
-                None => Err(HandlerError::permanent("no data")),
+                None => Err(Error::malformed("no data")),
             }
         })
         .method("Echo", |request: InvokeRequest| async move { Ok(dapr::dapr::proto::common::v1::InvokeResponse { data: request.data, content_type: String::new() }) })

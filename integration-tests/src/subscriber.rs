@@ -9,7 +9,8 @@ use std::{
 };
 
 use shared::{
-    dapr::{CallbackRouter, Event, HandlerError, Subscription},
+    Error,
+    dapr::{CallbackRouter, Event, Subscription},
     grpc::Host,
     proto::todo::task::v1 as pb,
 };
@@ -27,7 +28,7 @@ pub struct Received {
 }
 
 /// Decides a delivery's outcome from its event.
-pub type Script = Arc<dyn Fn(&pb::TaskEvent) -> Result<(), HandlerError> + Send + Sync>;
+pub type Script = Arc<dyn Fn(&pb::TaskEvent) -> Result<(), Error> + Send + Sync>;
 
 #[derive(Clone, Default)]
 pub struct Recorder {

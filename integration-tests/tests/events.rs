@@ -8,7 +8,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use integration_tests::{as_user, eventually, mesh, subscriber, task_client, task_service, titled};
 use sea_orm::{EntityTrait, QueryOrder};
-use shared::{dapr::HandlerError, proto::todo::task::v1 as pb};
+use shared::{Error, proto::todo::task::v1 as pb};
 use task::store::entities::outbox;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -189,8 +189,8 @@ async fn poison_events_end_in_the_dead_letter_topic_while_later_events_keep_flow
     // "poison": can never succeed (DROP); "stuck": always transient (RETRY).
     let script: subscriber::Script =
         Arc::new(|event: &pb::TaskEvent| match event.task.as_ref().map(|t| t.title.as_str()) {
-            Some("poison") => Err(HandlerError::permanent("cannot ever apply")),
-            Some("stuck") => Err(HandlerError::transient("always busy")),
+            Some("poison") => Err(Error::malformed("cannot ever apply")),
+            Some("stuck") => Err(Error::unavailable("a dependency", "always busy")),
             _ => Ok(()),
         });
     let (sub, recorder) = subscriber::spawn(script).await;

@@ -4,6 +4,8 @@
 //! - [`proto`]: the generated contracts of `proto/` and their descriptor set
 //!   (for server reflection).
 //! - [`auth`]: JWT bearer authentication; the token's subject is the user.
+//! - [`error`]: the one error type of every service, mapped once to a gRPC
+//!   status, to RETRY/DROP for daprd and to a log level.
 //! - [`status`]: AIP-193 errors, a `google.rpc.Status` with one `ErrorInfo`
 //!   and, for bad input, a `BadRequest` naming the fields.
 //! - [`db`]: database connections (PostgreSQL or SQLite) set up one way.
@@ -28,6 +30,7 @@ pub mod auth;
 pub mod config;
 pub mod dapr;
 pub mod db;
+pub mod error;
 pub mod event_types;
 pub mod grpc;
 pub mod metrics;
@@ -39,3 +42,5 @@ pub mod status;
 pub mod telemetry;
 pub mod testing;
 pub mod validation;
+
+pub use error::Error;

@@ -60,19 +60,6 @@ pub fn error_with_metadata(
     Status::with_error_details(code, capped(&message.into(), MAX_MESSAGE), details)
 }
 
-/// A database error as the client sees it: UNAVAILABLE (retry later) when
-/// the database cannot be reached right now ([`crate::db::is_unavailable`]),
-/// else INTERNAL, a bug, with the details in the log only.
-pub fn database_error(err: &sea_orm::DbErr) -> Status {
-    if crate::db::is_unavailable(err) {
-        tracing::warn!(error.message = %err, "database unavailable");
-        error(Code::Unavailable, "DATABASE_UNAVAILABLE", "the database is unavailable; retry later")
-    } else {
-        tracing::error!(error.message = %err, error.cause_chain = ?err, "database error");
-        error(Code::Internal, "INTERNAL", "internal error")
-    }
-}
-
 /// INVALID_ARGUMENT naming every violated field in a `BadRequest`.
 pub fn invalid_argument(reason: &str, violations: &[Violation]) -> Status {
     let description = |v: &Violation| capped(&v.description, MAX_DESCRIPTION);

@@ -18,7 +18,8 @@ use dapr::dapr::proto::{
 };
 use shared::status::reason_of;
 use shared::{
-    dapr::{CallbackRouter, Event, HandlerError, Subscription},
+    Error,
+    dapr::{CallbackRouter, Event, Subscription},
     proto::{json, todo::task::v1 as pb},
 };
 use tokio_util::sync::CancellationToken;
@@ -45,10 +46,10 @@ fn router(seen: Seen, token: Option<&str>) -> CallbackRouter {
                     async move {
                         let task_event: pb::TaskEvent = event.decode()?;
                         if task_event.user_id == "flaky" {
-                            return Err(HandlerError::transient("database unavailable"));
+                            return Err(Error::unavailable("a dependency", "database unavailable"));
                         }
                         if task_event.user_id == "poison" {
-                            return Err(HandlerError::permanent("cannot ever apply"));
+                            return Err(Error::malformed("cannot ever apply"));
                         }
                         let trace = event.traceparent().map(str::to_owned);
                         seen.0.lock().unwrap().push((event.path.clone(), task_event, trace));
@@ -69,14 +70,14 @@ fn router(seen: Seen, token: Option<&str>) -> CallbackRouter {
         )
         .binding("recurrence-sweep", |request: BindingEventRequest| async move {
             match request.metadata.get("fail").map(String::as_str) {
-                Some("transient") => Err(HandlerError::transient("later")),
+                Some("transient") => Err(Error::unavailable("a dependency", "later")),
                 _ => Ok(()),
             }
         })
         .job("reminder-", |request: JobEventRequest| async move {
             match request.name.as_str() {
-                "reminder-flaky" => Err(HandlerError::transient("try again")),
-                "reminder-bad" => Err(HandlerError::permanent("never")),
+                "reminder-flaky" => Err(Error::unavailable("a dependency", "try again")),
+                "reminder-bad" => Err(Error::malformed("never")),
                 _ => Ok(()),
             }
         })

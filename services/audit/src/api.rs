@@ -1,13 +1,13 @@
 //! `todo.audit.v1.AuditService`: a user's own entries, and verifying them.
 
 use shared::{
+    Error,
     auth::Authenticator,
     page_token::{PageTokens, Position},
     proto::{
         time::timestamp_from_micros,
         todo::audit::v1::{self as pb, audit_service_server::AuditService},
     },
-    status::{self, Violation},
 };
 use tonic::{Request, Response, Status};
 
@@ -28,14 +28,6 @@ impl AuditApi {
     pub fn new(db: sea_orm::DatabaseConnection, auth: Authenticator, tokens: PageTokens) -> Self {
         Self { db, auth, tokens }
     }
-}
-
-fn invalid(reason: &str, field: &str, description: &str) -> Status {
-    status::invalid_argument(reason, &[Violation::new(field, description)])
-}
-
-fn internal(err: sea_orm::DbErr) -> Status {
-    status::database_error(&err)
 }
 
 fn entry(row: audit_entries::Model) -> pb::AuditEntry {
@@ -59,41 +51,7 @@ impl AuditService for AuditApi {
         &self,
         request: Request<pb::ListAuditEntriesRequest>,
     ) -> Result<Response<pb::ListAuditEntriesResponse>, Status> {
-        let user = self.auth.authenticate(request.metadata()).await?;
-        let r = request.into_inner();
-        let task_id = match r.task.trim() {
-            "" => None,
-            name => Some(
-                name.strip_prefix("tasks/")
-                    .filter(|id| !id.is_empty())
-                    .ok_or_else(|| invalid("INVALID_NAME", "task", "must be a task name tasks/{task}"))?,
-            ),
-        };
-        let page_size = shared::page_token::page_size(r.page_size, DEFAULT_PAGE_SIZE)
-            .map_err(|e| invalid("INVALID_PAGE_SIZE", &e.field, &e.message))?;
-        let fingerprint = PageTokens::fingerprint(&[user.as_str(), task_id.unwrap_or(""), &r.oldest_first.to_string()]);
-        let after = match r.page_token.as_str() {
-            "" => None,
-            token => {
-                let position = self
-                    .tokens
-                    .open(token, &fingerprint)
-                    .map_err(|e| invalid("INVALID_PAGE_TOKEN", "page_token", &e.to_string()))?;
-                Some(position.id.parse::<i64>().map_err(|_| invalid("INVALID_PAGE_TOKEN", "page_token", "malformed"))?)
-            }
-        };
-        let (rows, more) =
-            store::list(&self.db, user.as_str(), task_id, r.oldest_first, page_size, after).await.map_err(internal)?;
-        let next_page_token = match (more, rows.last()) {
-            (true, Some(last)) => {
-                self.tokens.issue(&fingerprint, Position { keys: vec![], id: last.sequence.to_string() })
-            }
-            _ => String::new(),
-        };
-        Ok(Response::new(pb::ListAuditEntriesResponse {
-            entries: rows.into_iter().map(entry).collect(),
-            next_page_token,
-        }))
+        Ok(Response::new(self.list(request).await?))
     }
 
     async fn verify_audit_chain(
@@ -101,12 +59,49 @@ impl AuditService for AuditApi {
         request: Request<pb::VerifyAuditChainRequest>,
     ) -> Result<Response<pb::VerifyAuditChainResponse>, Status> {
         let user = self.auth.authenticate(request.metadata()).await?;
-        let v = store::verify(&self.db, user.as_str()).await.map_err(internal)?;
+        let v = store::verify(&self.db, user.as_str()).await.map_err(Error::from)?;
         Ok(Response::new(pb::VerifyAuditChainResponse {
             valid: v.valid,
             entries_checked: v.checked,
             first_invalid_sequence: v.first_invalid,
             reason: v.reason,
         }))
+    }
+}
+
+impl AuditApi {
+    async fn list(&self, request: Request<pb::ListAuditEntriesRequest>) -> Result<pb::ListAuditEntriesResponse, Error> {
+        let user = self.auth.authenticate(request.metadata()).await?;
+        let r = request.into_inner();
+        let task_id = match r.task.trim() {
+            "" => None,
+            name => Some(
+                name.strip_prefix("tasks/")
+                    .filter(|id| !id.is_empty())
+                    .ok_or_else(|| Error::invalid("INVALID_NAME", "task", "must be a task name tasks/{task}"))?,
+            ),
+        };
+        let page_size = shared::page_token::page_size(r.page_size, DEFAULT_PAGE_SIZE)
+            .map_err(|e| Error::invalid("INVALID_PAGE_SIZE", e.field, e.message))?;
+        let fingerprint = PageTokens::fingerprint(&[user.as_str(), task_id.unwrap_or(""), &r.oldest_first.to_string()]);
+        let after = match r.page_token.as_str() {
+            "" => None,
+            token => {
+                let position = self
+                    .tokens
+                    .open(token, &fingerprint)
+                    .map_err(|e| Error::invalid("INVALID_PAGE_TOKEN", "page_token", e.to_string()))?;
+                let malformed = |_| Error::invalid("INVALID_PAGE_TOKEN", "page_token", "malformed");
+                Some(position.id.parse::<i64>().map_err(malformed)?)
+            }
+        };
+        let (rows, more) = store::list(&self.db, user.as_str(), task_id, r.oldest_first, page_size, after).await?;
+        let next_page_token = match (more, rows.last()) {
+            (true, Some(last)) => {
+                self.tokens.issue(&fingerprint, Position { keys: vec![], id: last.sequence.to_string() })
+            }
+            _ => String::new(),
+        };
+        Ok(pb::ListAuditEntriesResponse { entries: rows.into_iter().map(entry).collect(), next_page_token })
     }
 }

@@ -3,7 +3,8 @@
 use chrono::Utc;
 use sea_orm::DatabaseConnection;
 use shared::{
-    dapr::{Event, HandlerError, Subscription},
+    Error,
+    dapr::{Event, Subscription},
     proto::{json, todo::task::v1 as pb},
 };
 
@@ -18,16 +19,16 @@ pub fn subscription(db: DatabaseConnection, pubsub: &str, topic: &str, dead_lett
     })
 }
 
-async fn record(db: &DatabaseConnection, event: Event) -> Result<(), HandlerError> {
+async fn record(db: &DatabaseConnection, event: Event) -> Result<(), Error> {
     let task_event: pb::TaskEvent = event.decode()?;
     if task_event.user_id.is_empty() || task_event.event_id.is_empty() {
-        return Err(HandlerError::permanent(format!("event {} has no user or event id", event.id)));
+        return Err(Error::malformed(format!("event {} has no user or event id", event.id)));
     }
     // Re-serialised canonically, so the stored form (and its hash) does not
     // depend on the transport's whitespace or key order.
     let event_json = json::to_value(&task_event)
         .map(|v| v.to_string())
-        .map_err(|e| HandlerError::permanent(format!("event {}: {e}", event.id)))?;
+        .map_err(|e| Error::malformed_by(format!("event {} cannot be re-encoded", event.id), e))?;
     let occur_time = task_event
         .occur_time
         .map(|t| t.seconds.saturating_mul(1_000_000) + i64::from(t.nanos / 1000))
@@ -51,6 +52,6 @@ async fn record(db: &DatabaseConnection, event: Event) -> Result<(), HandlerErro
             tracing::debug!(event_id = %entry.event_id, "already audited: redelivery ignored");
             Ok(())
         }
-        Err(err) => Err(HandlerError::transient(format!("cannot record event {}: {err}", entry.event_id))),
+        Err(err) => Err(Error::unavailable(format!("the audit store (recording event {})", entry.event_id), err)),
     }
 }

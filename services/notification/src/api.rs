@@ -4,6 +4,7 @@
 use chrono::Utc;
 use sea_orm::DatabaseConnection;
 use shared::{
+    Error,
     auth::Authenticator,
     page_token::{PageTokens, Position},
     proto::{
@@ -15,7 +16,6 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{self, Channel, DeliveryState},
-    error::ApiError,
     store::{self, DeliveryWithAttempts, Preferences, Webhook},
 };
 
@@ -94,7 +94,7 @@ impl NotificationService for NotificationApi {
         request: Request<pb::GetPreferencesRequest>,
     ) -> Result<Response<pb::Preferences>, Status> {
         let user = self.auth.authenticate(request.metadata()).await?;
-        let stored = store::preferences(&self.db, user.as_str()).await.map_err(ApiError::from)?;
+        let stored = store::preferences(&self.db, user.as_str()).await.map_err(Error::from)?;
         Ok(Response::new(to_proto(&stored)))
     }
 
@@ -103,9 +103,13 @@ impl NotificationService for NotificationApi {
         request: Request<pb::SetPreferencesRequest>,
     ) -> Result<Response<pb::Preferences>, Status> {
         let user = self.auth.authenticate(request.metadata()).await?;
-        let wanted = request.into_inner().preferences.ok_or_else(|| ApiError::invalid("preferences", "is required"))?;
-        let valid = domain::validate(&wanted).map_err(ApiError::Invalid)?;
-        let current = store::preferences(&self.db, user.as_str()).await.map_err(ApiError::from)?;
+        let wanted = request
+            .into_inner()
+            .preferences
+            .ok_or_else(|| Error::invalid("INVALID_ARGUMENT", "preferences", "is required"))?;
+        let valid = domain::validate(&wanted)
+            .map_err(|violations| Error::InvalidArgument { reason: "INVALID_ARGUMENT", violations })?;
+        let current = store::preferences(&self.db, user.as_str()).await.map_err(Error::from)?;
         let webhook = match valid.webhook {
             None => None,
             Some((url, secret)) if !secret.is_empty() => Some(Webhook { url, secret }),
@@ -113,7 +117,12 @@ impl NotificationService for NotificationApi {
             Some((url, _)) => match current.webhook {
                 Some(stored) => Some(Webhook { url, secret: stored.secret }),
                 None => {
-                    return Err(ApiError::invalid("preferences.webhook.secret", "is required for a new webhook").into());
+                    return Err(Error::invalid(
+                        "INVALID_ARGUMENT",
+                        "preferences.webhook.secret",
+                        "is required for a new webhook",
+                    )
+                    .into());
                 }
             },
         };
@@ -123,7 +132,7 @@ impl NotificationService for NotificationApi {
             event_types: valid.event_types,
             update_time: Utc::now().timestamp_micros(),
         };
-        store::set_preferences(&self.db, user.as_str(), &new).await.map_err(ApiError::from)?;
+        store::set_preferences(&self.db, user.as_str(), &new).await.map_err(Error::from)?;
         Ok(Response::new(to_proto(&new)))
     }
 
@@ -134,7 +143,7 @@ impl NotificationService for NotificationApi {
         let user = self.auth.authenticate(request.metadata()).await?;
         let r = request.into_inner();
         let page_size = shared::page_token::page_size(r.page_size, DEFAULT_PAGE_SIZE)
-            .map_err(|e| ApiError::invalid(&e.field, e.message))?;
+            .map_err(|e| Error::invalid("INVALID_ARGUMENT", e.field, e.message))?;
         let event_id = Some(r.event_id.trim()).filter(|e| !e.is_empty());
         let fingerprint = PageTokens::fingerprint(&[user.as_str(), event_id.unwrap_or("")]);
         let after = match r.page_token.as_str() {
@@ -143,12 +152,17 @@ impl NotificationService for NotificationApi {
                 let position = self
                     .tokens
                     .open(token, &fingerprint)
-                    .map_err(|e| ApiError::invalid("page_token", e.to_string()))?;
-                Some(position.id.parse::<i64>().map_err(|_| ApiError::invalid("page_token", "malformed"))?)
+                    .map_err(|e| Error::invalid("INVALID_ARGUMENT", "page_token", e.to_string()))?;
+                Some(
+                    position
+                        .id
+                        .parse::<i64>()
+                        .map_err(|_| Error::invalid("INVALID_ARGUMENT", "page_token", "malformed"))?,
+                )
             }
         };
         let (rows, more) =
-            store::list(&self.db, user.as_str(), event_id, page_size, after).await.map_err(ApiError::from)?;
+            store::list(&self.db, user.as_str(), event_id, page_size, after).await.map_err(Error::from)?;
         let next_page_token = match (more, rows.last()) {
             (true, Some((last, _))) => {
                 self.tokens.issue(&fingerprint, Position { keys: vec![], id: last.id.to_string() })

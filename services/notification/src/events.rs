@@ -14,7 +14,8 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use shared::{
-    dapr::{Event, HandlerError, Subscription},
+    Error,
+    dapr::{Event, Subscription},
     proto::{
         json,
         time::date_time,
@@ -73,7 +74,7 @@ fn time(t: Option<&prost_types::Timestamp>) -> Option<String> {
 }
 
 impl Notice {
-    pub fn reminder(event: &Event) -> Result<Self, HandlerError> {
+    pub fn reminder(event: &Event) -> Result<Self, Error> {
         let due: reminder_pb::ReminderDue = event.decode()?;
         let at = time(due.due_time.as_ref()).map(|t| format!(" (due {t})")).unwrap_or_default();
         Self::checked(Self {
@@ -83,12 +84,12 @@ impl Notice {
             task_id: due.task_id.clone(),
             subject: format!("Reminder: {}", due.task_title),
             text: format!("Reminder: {}{at}", due.task_title),
-            data: json::to_value(&due).map_err(HandlerError::permanent)?,
+            data: json::to_value(&due).map_err(|e| Error::malformed_by("the reminder cannot be re-encoded", e))?,
             always: true,
         })
     }
 
-    pub fn task(event: &Event) -> Result<Self, HandlerError> {
+    pub fn task(event: &Event) -> Result<Self, Error> {
         let change: task_pb::TaskEvent = event.decode()?;
         let title = change.task.as_ref().map(|t| t.title.clone()).unwrap_or_default();
         let verb = event.event_type.strip_prefix("todo.task.").and_then(|t| t.strip_suffix(".v1")).unwrap_or("changed");
@@ -99,14 +100,14 @@ impl Notice {
             task_id: change.task_id.clone(),
             subject: format!("Task {verb}: {title}"),
             text: format!("Task {verb}: {title}"),
-            data: json::to_value(&change).map_err(HandlerError::permanent)?,
+            data: json::to_value(&change).map_err(|e| Error::malformed_by("the change cannot be re-encoded", e))?,
             always: false,
         })
     }
 
-    fn checked(self) -> Result<Self, HandlerError> {
+    fn checked(self) -> Result<Self, Error> {
         if self.event_id.is_empty() || self.user_id.is_empty() {
-            return Err(HandlerError::permanent("the event has no id or no user"));
+            return Err(Error::malformed("the event has no id or no user"));
         }
         Ok(self)
     }
@@ -132,8 +133,8 @@ impl Notice {
 }
 
 /// Delivers `notice` through every channel of its user.
-pub async fn deliver(app: &App, event: &Event, notice: Notice) -> Result<(), HandlerError> {
-    let db_down = |e: sea_orm::DbErr| HandlerError::transient(format!("the notification store is unavailable: {e}"));
+pub async fn deliver(app: &App, event: &Event, notice: Notice) -> Result<(), Error> {
+    let db_down = |e: sea_orm::DbErr| Error::unavailable("the notification store", e);
     let preferences = store::preferences(&app.db, &notice.user_id).await.map_err(db_down)?;
     if !notice.always && !preferences.wants(&notice.event_type) {
         tracing::debug!(event_id = %event.id, user = %notice.user_id, "event type not opted into: not delivered");
@@ -198,10 +199,10 @@ pub async fn deliver(app: &App, event: &Event, notice: Notice) -> Result<(), Han
         }
     }
     if !transient.is_empty() {
-        return Err(HandlerError::transient(transient.join("; ")));
+        return Err(Error::unavailable("a channel", transient.join("; ")));
     }
     if !permanent.is_empty() {
-        return Err(HandlerError::permanent(permanent.join("; ")));
+        return Err(Error::malformed(format!("undeliverable: {}", permanent.join("; "))));
     }
     Ok(())
 }

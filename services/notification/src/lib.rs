@@ -38,7 +38,6 @@ pub mod app;
 pub mod channels;
 pub mod config;
 pub mod domain;
-pub mod error;
 pub mod events;
 pub mod store;
 

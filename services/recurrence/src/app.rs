@@ -8,7 +8,8 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use shared::{
-    dapr::{CallbackRouter, HandlerError, Sidecar},
+    Error,
+    dapr::{CallbackRouter, Sidecar},
     grpc::Host,
     proto::FILE_DESCRIPTOR_SET,
 };
@@ -32,14 +33,14 @@ struct LazyHandlers {
 }
 
 impl LazyHandlers {
-    async fn handlers(&self) -> Result<events::Handlers, HandlerError> {
+    async fn handlers(&self) -> Result<events::Handlers, Error> {
         let settings = &self.settings;
         self.cell
             .get_or_try_init(|| async {
                 let token = settings.dapr_tokens.dapr_api_token.as_ref();
                 let sidecar = Sidecar::connect(&settings.sidecar, &settings.pubsub, settings.sidecar_wait, token)
                     .await
-                    .map_err(HandlerError::transient)?;
+                    .map_err(|e| Error::unavailable("the sidecar", e))?;
                 Ok(events::Handlers {
                     registry: Registry::new(sidecar.clone(), &settings.state_store),
                     sidecar,

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use shared::{
-    dapr::{Event, HandlerError, OutgoingEvent, Sidecar},
+    Error,
+    dapr::{Event, OutgoingEvent, Sidecar},
     proto::{json, todo::task::v1 as pb},
 };
 
@@ -20,14 +21,16 @@ pub struct Handlers {
 }
 
 impl Handlers {
-    pub async fn on_completed(&self, event: Event) -> Result<(), HandlerError> {
+    pub async fn on_completed(&self, event: Event) -> Result<(), Error> {
         let task_event: pb::TaskEvent = event.decode()?;
         let Some(task) = task_event.task.as_ref() else { return Ok(()) };
         let completed_at = task
             .complete_time
             .and_then(|t| DateTime::<Utc>::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
             .unwrap_or_else(Utc::now);
-        let Some(next) = plan::after_completion(task, completed_at).map_err(HandlerError::permanent)? else {
+        let Some(next) = plan::after_completion(task, completed_at)
+            .map_err(|e| Error::malformed_by(format!("the next instance of {} cannot be planned", task.name), e))?
+        else {
             return Ok(());
         };
         let series_id = if task.series_id.is_empty() { task_event.task_id.clone() } else { task.series_id.clone() };
@@ -36,7 +39,7 @@ impl Handlers {
         self.publish_recurred(&task_event.user_id, &task.name, &series_id, next.index, created).await
     }
 
-    pub async fn on_other(&self, event: Event) -> Result<(), HandlerError> {
+    pub async fn on_other(&self, event: Event) -> Result<(), Error> {
         let task_event: pb::TaskEvent = event.decode()?;
         let Some(task) = task_event.task.as_ref() else { return Ok(()) };
         let first_of_series =
@@ -62,7 +65,7 @@ impl Handlers {
         series_id: &str,
         index: i32,
         created: pb::Task,
-    ) -> Result<(), HandlerError> {
+    ) -> Result<(), Error> {
         let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("recurred/{series_id}/{index}").as_bytes());
         let event = pb::TaskEvent {
             event_id: id.to_string(),
@@ -85,8 +88,11 @@ impl Handlers {
             time: Utc::now(),
             traceparent: shared::telemetry::current_traceparent(),
             partition_key: user_id.to_owned(),
-            data: json::to_value(&event).map_err(HandlerError::permanent)?,
+            data: json::to_value(&event).map_err(Error::internal)?,
         };
-        self.sidecar.publish(&self.topic, &outgoing).await.map_err(HandlerError::transient)
+        self.sidecar
+            .publish(&self.topic, &outgoing)
+            .await
+            .map_err(|e| Error::unavailable("the sidecar (publishing)", e))
     }
 }

@@ -13,7 +13,8 @@ use chrono::Utc;
 use dapr::client::TonicClientWithAuth;
 use serde::{Deserialize, Serialize};
 use shared::{
-    dapr::{HandlerError, Sidecar},
+    Error,
+    dapr::Sidecar,
     proto::{json, todo::task::v1 as pb},
 };
 
@@ -53,27 +54,31 @@ impl Registry {
         self.sidecar.client()
     }
 
-    async fn get<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<Option<(T, String)>, HandlerError> {
-        let response =
-            self.client().get_state(self.store.as_str(), key, None).await.map_err(HandlerError::transient)?;
+    async fn get<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<Option<(T, String)>, Error> {
+        let response = self
+            .client()
+            .get_state(self.store.as_str(), key, None)
+            .await
+            .map_err(|e| Error::unavailable("the state store", e))?;
         if response.data.is_empty() {
             return Ok(None);
         }
-        let value = serde_json::from_slice(&response.data).map_err(HandlerError::permanent)?;
+        let value = serde_json::from_slice(&response.data)
+            .map_err(|e| Error::malformed_by(format!("the stored {key} is unreadable"), e))?;
         Ok(Some((value, response.etag)))
     }
 
     /// Saves with first-write-wins on `etag` (None: the key must not exist... or be overwritten on first save).
-    async fn put<T: Serialize>(&self, key: &str, value: &T, etag: Option<String>) -> Result<(), HandlerError> {
-        let bytes = serde_json::to_vec(value).map_err(HandlerError::permanent)?;
+    async fn put<T: Serialize>(&self, key: &str, value: &T, etag: Option<String>) -> Result<(), Error> {
+        let bytes = serde_json::to_vec(value).map_err(Error::internal)?;
         let etag = etag.map(|value| dapr::client::Etag { value });
         self.client()
             .save_state(self.store.as_str(), key, bytes, etag, None, None)
             .await
-            .map_err(|e| HandlerError::transient(format!("saving {key}: {e}")))
+            .map_err(|e| Error::unavailable(format!("the state store (saving {key})"), e))
     }
 
-    async fn update_index(&self, change: impl Fn(&mut BTreeSet<String>)) -> Result<(), HandlerError> {
+    async fn update_index(&self, change: impl Fn(&mut BTreeSet<String>)) -> Result<(), Error> {
         // Optimistic concurrency: reread and retry on a conflicting writer.
         for _ in 0..5 {
             let (mut ids, etag) =
@@ -83,12 +88,13 @@ impl Registry {
                 return Ok(());
             }
         }
-        Err(HandlerError::transient("the series index keeps changing under us"))
+        Err(Error::unavailable("the series index", "it kept changing under us"))
     }
 
     /// Registers (or refreshes) a series from its first instance.
-    pub async fn remember(&self, user_id: &str, series_id: &str, first: &pb::Task) -> Result<(), HandlerError> {
-        let template = json::to_value(first).map_err(HandlerError::permanent)?;
+    pub async fn remember(&self, user_id: &str, series_id: &str, first: &pb::Task) -> Result<(), Error> {
+        let template =
+            json::to_value(first).map_err(|e| Error::malformed_by("the first instance cannot be encoded", e))?;
         let existing = self.get::<Series>(&key(series_id)).await?;
         let (next_index, etag) = existing.map_or((1, None), |(s, e)| (s.next_index, Some(e)));
         let series = Series { user_id: user_id.to_owned(), template, next_index };
@@ -99,11 +105,11 @@ impl Registry {
         .await
     }
 
-    pub async fn forget(&self, series_id: &str) -> Result<(), HandlerError> {
+    pub async fn forget(&self, series_id: &str) -> Result<(), Error> {
         self.client()
             .delete_state(self.store.as_str(), key(series_id).as_str(), None)
             .await
-            .map_err(HandlerError::transient)?;
+            .map_err(|e| Error::unavailable("the state store", e))?;
         self.update_index(|ids| {
             ids.remove(series_id);
         })
@@ -111,15 +117,15 @@ impl Registry {
     }
 
     /// Creates every due instance of every registered series.
-    pub async fn sweep(&self, handlers: &Handlers) -> Result<usize, HandlerError> {
+    pub async fn sweep(&self, handlers: &Handlers) -> Result<usize, Error> {
         let ids = self.get::<BTreeSet<String>>(INDEX_KEY).await?.map(|(ids, _)| ids).unwrap_or_default();
         let mut created = 0;
         for series_id in ids {
             let Some((mut series, etag)) = self.get::<Series>(&key(&series_id)).await? else { continue };
-            let template: pb::Task =
-                json::from_slice(series.template.to_string().as_bytes()).map_err(HandlerError::permanent)?;
+            let template: pb::Task = json::from_slice(series.template.to_string().as_bytes())
+                .map_err(|e| Error::malformed_by(format!("the template of series {series_id} is unreadable"), e))?;
             let due = plan::due_by(&template, series.next_index, Utc::now(), MAX_PER_SWEEP)
-                .map_err(HandlerError::permanent)?;
+                .map_err(|e| Error::malformed_by(format!("series {series_id} cannot be planned"), e))?;
             let Some(last) = due.last().map(|i| i.index) else { continue };
             for instance in due {
                 let task = handlers

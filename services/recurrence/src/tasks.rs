@@ -3,8 +3,8 @@
 //! the sidecar with `dapr-app-id: <the task app>`.
 
 use shared::{
+    Error,
     config::Secret,
-    dapr::HandlerError,
     proto::todo::task::v1::{self as pb, task_internal_service_client::TaskInternalServiceClient},
 };
 use tonic::{
@@ -43,7 +43,7 @@ impl TaskApp {
         series_id: &str,
         index: i32,
         task: pb::Task,
-    ) -> Result<pb::Task, HandlerError> {
+    ) -> Result<pb::Task, Error> {
         let mut request = Request::new(pb::CreateOccurrenceRequest {
             user_id: user_id.to_owned(),
             task: Some(task),
@@ -60,15 +60,11 @@ impl TaskApp {
             // The task service refuses this instance for good (its content
             // or the series): redelivering cannot help.
             Err(status) if matches!(status.code(), Code::InvalidArgument | Code::FailedPrecondition) => {
-                Err(HandlerError::permanent(format!("CreateOccurrence refused: {}", status.message())))
+                Err(Error::malformed_by("the task service refused the instance", status))
             }
             // The task app or a sidecar is down, starting or overloaded
             // (bounded by resiliency and the dead-letter topic).
-            Err(status) => Err(HandlerError::transient(format!(
-                "CreateOccurrence failed: {:?} {}",
-                status.code(),
-                status.message()
-            ))),
+            Err(status) => Err(Error::unavailable("the task service (CreateOccurrence)", status)),
         }
     }
 }

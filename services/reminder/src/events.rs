@@ -19,7 +19,8 @@
 
 use chrono::Utc;
 use shared::{
-    dapr::{Event, HandlerError, Subscription},
+    Error,
+    dapr::{Event, Subscription},
     proto::todo::task::v1 as pb,
 };
 
@@ -43,20 +44,17 @@ pub fn subscription(app: App) -> Subscription {
 }
 
 /// Applies one task event to the task's jobs and state.
-pub async fn apply(app: &App, event: &Event) -> Result<(), HandlerError> {
+pub async fn apply(app: &App, event: &Event) -> Result<(), Error> {
     let task_event: pb::TaskEvent = event.decode()?;
     if task_event.user_id.is_empty() || task_event.task_id.is_empty() {
-        return Err(HandlerError::permanent(format!("event {} has no user or task id", event.id)));
+        return Err(Error::malformed(format!("event {} has no user or task id", event.id)));
     }
     let after = TaskReminders::from_event(&task_event)
-        .ok_or_else(|| HandlerError::permanent(format!("event {} carries no task snapshot", event.id)))?;
+        .ok_or_else(|| Error::malformed(format!("event {} carries no task snapshot", event.id)))?;
     let stored = app.dapr.load(&task_event.task_id).await?;
     if let Some(before) = &stored.state {
         if before.user_id != after.user_id {
-            return Err(HandlerError::permanent(format!(
-                "event {} names another owner for task {}",
-                event.id, after.task_id
-            )));
+            return Err(Error::malformed(format!("event {} names another owner for task {}", event.id, after.task_id)));
         }
         if before.revision >= after.revision {
             tracing::debug!(event_id = %event.id, task = %after.task_id, revision = after.revision,

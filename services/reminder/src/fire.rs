@@ -21,7 +21,9 @@
 use chrono::{SecondsFormat, Utc};
 use dapr::dapr::proto::runtime::v1::JobEventRequest;
 use shared::{
-    dapr::{HandlerError, OutgoingEvent},
+    Error,
+    dapr::OutgoingEvent,
+    error::Outcome,
     proto::{
         json,
         time::{date_time, timestamp},
@@ -50,29 +52,27 @@ pub fn register_metrics() {
 
 /// Handles a fired job (see the module docs), counting the failures
 /// (`tasks_reminder_failures_total{kind}`).
-pub async fn on_job(app: &App, request: JobEventRequest) -> Result<Fired, HandlerError> {
+pub async fn on_job(app: &App, request: JobEventRequest) -> Result<Fired, Error> {
     let result = fire(app, request).await;
     if let Err(err) = &result {
-        let kind = if matches!(err, HandlerError::Transient(_)) { "transient" } else { "permanent" };
+        let kind = if err.outcome() == Outcome::Retry { "transient" } else { "permanent" };
         metrics::counter!("tasks_reminder_failures_total", "kind" => kind).increment(1);
     }
     result
 }
 
-async fn fire(app: &App, request: JobEventRequest) -> Result<Fired, HandlerError> {
+async fn fire(app: &App, request: JobEventRequest) -> Result<Fired, Error> {
     let job = jobs::decode(request.data.as_ref())?;
     let fire_time = job
         .fire_time
         .as_ref()
         .and_then(date_time)
-        .ok_or_else(|| HandlerError::permanent("the job's fire time is out of range"))?;
+        .ok_or_else(|| Error::malformed("the job's fire time is out of range"))?;
     let state = match app.dapr.load(&job.task_id).await?.state {
         Some(state) if state.revision >= job.revision => state,
         _ => {
-            return Err(HandlerError::transient(format!(
-                "task {} is not yet at revision {} in the state store",
-                job.task_id, job.revision
-            )));
+            let what = format!("the reminder state of task {} at revision {}", job.task_id, job.revision);
+            return Err(Error::unavailable(what, "not written yet"));
         }
     };
     if !state.active || state.fire_time_of(&job.reminder_id) != Some(fire_time) {
@@ -109,7 +109,7 @@ async fn fire(app: &App, request: JobEventRequest) -> Result<Fired, HandlerError
         time: now,
         traceparent: None,
         partition_key: state.user_id.clone(),
-        data: json::to_value(&message).map_err(HandlerError::permanent)?,
+        data: json::to_value(&message).map_err(Error::internal)?,
     };
     app.dapr.publish(&app.settings.reminders_topic, &event).await?;
     tracing::info!(job = %request.name, %event_id, user = %state.user_id, "reminder.due published");

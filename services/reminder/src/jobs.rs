@@ -21,7 +21,7 @@ use dapr::dapr::proto::{
 use prost::Message;
 use prost_types::{Any, ListValue, Struct, Value, value::Kind};
 use shared::{
-    dapr::HandlerError,
+    Error,
     proto::{json, time::timestamp, todo::reminder::v1 as pb},
 };
 
@@ -37,7 +37,7 @@ pub struct RetryPolicy {
 }
 
 /// The job of `schedule` for the task `state` describes.
-pub fn build(state: &TaskReminders, schedule: &Schedule, retry: RetryPolicy) -> Result<Job, HandlerError> {
+pub fn build(state: &TaskReminders, schedule: &Schedule, retry: RetryPolicy) -> Result<Job, Error> {
     let data = pb::ReminderJob {
         user_id: state.user_id.clone(),
         task_id: state.task_id.clone(),
@@ -45,7 +45,7 @@ pub fn build(state: &TaskReminders, schedule: &Schedule, retry: RetryPolicy) -> 
         fire_time: Some(timestamp(schedule.fire_time)),
         revision: state.revision,
     };
-    let json = json::to_value(&data).map_err(HandlerError::permanent)?;
+    let json = json::to_value(&data).map_err(Error::internal)?;
     let due_time = if schedule.at_once {
         "0s".to_owned()
     } else {
@@ -66,19 +66,22 @@ pub fn build(state: &TaskReminders, schedule: &Schedule, retry: RetryPolicy) -> 
 }
 
 /// The data of a fired job. Anything else is poison for this service.
-pub fn decode(data: Option<&Any>) -> Result<pb::ReminderJob, HandlerError> {
-    let data = data.ok_or_else(|| HandlerError::permanent("the job carries no data"))?;
+pub fn decode(data: Option<&Any>) -> Result<pb::ReminderJob, Error> {
+    let data = data.ok_or_else(|| Error::malformed("the job carries no data"))?;
     let json = if data.type_url.ends_with("google.protobuf.Value") {
-        let value = Value::decode(data.value.as_slice()).map_err(HandlerError::permanent)?;
-        serde_json::to_vec(&value_to_json(value)).map_err(HandlerError::permanent)?
+        let value =
+            Value::decode(data.value.as_slice()).map_err(|e| Error::malformed_by("the job data is not a Value", e))?;
+        serde_json::to_vec(&value_to_json(value)).map_err(Error::internal)?
     } else if data.type_url.ends_with("todo.reminder.v1.ReminderJob") {
-        return pb::ReminderJob::decode(data.value.as_slice()).map_err(HandlerError::permanent);
+        return pb::ReminderJob::decode(data.value.as_slice())
+            .map_err(|e| Error::malformed_by("the job data is not a ReminderJob", e));
     } else {
         data.value.clone()
     };
-    let job: pb::ReminderJob = json::from_slice(&json).map_err(HandlerError::permanent)?;
+    let job: pb::ReminderJob =
+        json::from_slice(&json).map_err(|e| Error::malformed_by("the job data is not a ReminderJob", e))?;
     if job.task_id.is_empty() || job.reminder_id.is_empty() || job.fire_time.is_none() {
-        return Err(HandlerError::permanent("the job data lacks the task, the reminder or the fire time"));
+        return Err(Error::malformed("the job data lacks the task, the reminder or the fire time"));
     }
     Ok(job)
 }

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 
-use shared::proto::todo::task::v1::{self as pb, task_service_client::TaskServiceClient};
+use shared::{
+    Error,
+    proto::todo::task::v1::{self as pb, task_service_client::TaskServiceClient},
+};
 use tonic::{
     Request, Status,
     metadata::MetadataValue,
@@ -51,13 +54,13 @@ impl Feed {
     async fn changes_once(&self, authorization: &str, after: i64) -> Result<(Vec<pb::TaskEvent>, bool), Status> {
         let mut request = Request::new(pb::ListTaskChangesRequest { after_revision: after, page_size: 500 });
         let metadata = request.metadata_mut();
-        let auth = MetadataValue::try_from(authorization).map_err(|_| {
-            shared::status::error(tonic::Code::Unauthenticated, "INVALID_CREDENTIALS", "malformed authorization")
-        })?;
+        // The caller's own header, passed on: it was valid metadata once.
+        let auth = MetadataValue::try_from(authorization)
+            .map_err(|_| Error::Unauthenticated(shared::auth::AuthError::NotBearer))?;
         metadata.insert("authorization", auth);
         if let Some(app_id) = &self.app_id {
             let id = MetadataValue::try_from(app_id.as_str())
-                .map_err(|_| shared::status::error(tonic::Code::Internal, "INTERNAL", "bad app id"))?;
+                .map_err(|_| Error::internal(format!("the task app id `{app_id}` is not valid metadata")))?;
             metadata.insert("dapr-app-id", id);
         }
         let response = TaskServiceClient::new(self.channel.clone()).list_task_changes(request).await?.into_inner();

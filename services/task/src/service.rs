@@ -22,7 +22,7 @@ use crate::{
         task::{Applied, Change, Refused, Series, Task, TaskContent, TaskId, TaskPatch, TaskState},
         to_micros,
     },
-    error::{Error, Result},
+    error::{self, Error, Result},
     store::{self, is_unique_violation, outbox, tags as tag_rows, tasks as task_rows},
 };
 
@@ -124,7 +124,7 @@ impl TaskService {
     }
 
     pub async fn get(&self, user: &UserId, id: TaskId) -> Result<Task> {
-        task_rows::find(&self.db, user, id).await?.ok_or_else(|| Error::task_not_found(id.name()))
+        task_rows::find(&self.db, user, id).await?.ok_or_else(|| error::task_not_found(id.name()))
     }
 
     /// One page of tasks and the token of the next ("" on the last page).
@@ -184,7 +184,7 @@ impl TaskService {
     pub async fn delete(&self, user: &UserId, id: TaskId, etag: &str) -> Result<Task> {
         self.mutate(user, id, etag, &[], |task, now| {
             task.delete(now).map_err(|why| match why {
-                Refused::Deleted => Error::task_not_found(task.id.name()),
+                Refused::Deleted => error::task_not_found(task.id.name()),
                 other => refused(task, other),
             })
         })
@@ -211,7 +211,7 @@ impl TaskService {
         let tx = self.db.begin().await?;
         let revision = store::next_revision(&tx, user).await?;
         let Some(mut task) = task_rows::find(&tx, user, id).await? else {
-            return Err(Error::task_not_found(id.name()));
+            return Err(error::task_not_found(id.name()));
         };
         check_etag(&task, etag)?;
         check_tags_exist(&tx, user, tags_to_check).await?;
@@ -256,7 +256,7 @@ impl TaskService {
     }
 
     pub async fn get_tag(&self, user: &UserId, id: TagId) -> Result<Tag> {
-        tag_rows::find(&self.db, user, id).await?.ok_or_else(|| Error::tag_not_found(id.name()))
+        tag_rows::find(&self.db, user, id).await?.ok_or_else(|| error::tag_not_found(id.name()))
     }
 
     pub async fn list_tags(&self, user: &UserId, page_size: i32, page_token: &str) -> Result<(Vec<Tag>, String)> {
@@ -285,9 +285,9 @@ impl TaskService {
         etag: &str,
     ) -> Result<Tag> {
         let tx = self.db.begin().await?;
-        let mut tag = tag_rows::find(&tx, user, id).await?.ok_or_else(|| Error::tag_not_found(id.name()))?;
+        let mut tag = tag_rows::find(&tx, user, id).await?.ok_or_else(|| error::tag_not_found(id.name()))?;
         if !etag.is_empty() && etag != tag.etag() {
-            return Err(Error::EtagMismatch { name: id.name() });
+            return Err(Error::stale_etag(id.name()));
         }
         let before = tag.clone();
         if let Some(name) = name {
@@ -311,9 +311,9 @@ impl TaskService {
     /// it (each such task gets an `updated` event for `tags`).
     pub async fn delete_tag(&self, user: &UserId, id: TagId, force: bool, etag: &str) -> Result<()> {
         let tx = self.db.begin().await?;
-        let tag = tag_rows::find(&tx, user, id).await?.ok_or_else(|| Error::tag_not_found(id.name()))?;
+        let tag = tag_rows::find(&tx, user, id).await?.ok_or_else(|| error::tag_not_found(id.name()))?;
         if !etag.is_empty() && etag != tag.etag() {
-            return Err(Error::EtagMismatch { name: id.name() });
+            return Err(Error::stale_etag(id.name()));
         }
         let carriers = task_rows::tasks_with_tag(&tx, user, id).await?;
         if !carriers.is_empty() && !force {
@@ -347,7 +347,7 @@ fn now() -> DateTime<Utc> {
 
 fn check_etag(task: &Task, etag: &str) -> Result<()> {
     if !etag.is_empty() && etag != task.etag() {
-        return Err(Error::EtagMismatch { name: task.id.name() });
+        return Err(Error::stale_etag(task.id.name()));
     }
     Ok(())
 }

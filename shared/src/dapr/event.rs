@@ -1,11 +1,11 @@
-//! What a topic handler receives, and what its errors mean to the sidecar.
+//! What a topic handler receives.
 
 use std::collections::HashMap;
 
 use dapr::dapr::proto::runtime::v1::{TopicEventCeRequest, TopicEventRequest};
 use prost::{Message, Name};
 
-use crate::proto::json;
+use crate::{error::Error, proto::json};
 
 /// A CloudEvent as daprd delivers it (`TopicEventRequest`, docs/dapr.md
 /// §2), plus the gRPC metadata that came with it.
@@ -76,35 +76,13 @@ impl Event {
     }
 
     /// `data` as proto3 JSON of `M`. Unknown fields are ignored; anything
-    /// that is not JSON of `M` is poison: [`HandlerError::Permanent`].
-    pub fn decode<M: Message + Name + Default>(&self) -> Result<M, HandlerError> {
+    /// that is not JSON of `M` is poison: [`Error::Malformed`] (DROP).
+    pub fn decode<M: Message + Name + Default>(&self) -> Result<M, Error> {
         if self.data.is_empty() {
-            return Err(HandlerError::permanent(format!("event {} has no data", self.id)));
+            return Err(Error::malformed(format!("event {} has no data", self.id)));
         }
-        json::from_slice(&self.data).map_err(|e| HandlerError::permanent(format!("event {}: {e}", self.id)))
-    }
-}
-
-/// Why a handler did not succeed. The variant, not the message, decides
-/// what the sidecar does.
-#[derive(Debug, thiserror::Error)]
-pub enum HandlerError {
-    /// Might succeed later (database down, dependency unavailable): RETRY.
-    /// Redelivered per the resiliency policy, then dead-lettered.
-    #[error("transient: {0}")]
-    Transient(String),
-    /// Can never succeed (undecodable, invalid): DROP, to the dead-letter
-    /// topic when one is configured.
-    #[error("permanent: {0}")]
-    Permanent(String),
-}
-
-impl HandlerError {
-    pub fn transient(reason: impl std::fmt::Display) -> Self {
-        HandlerError::Transient(reason.to_string())
-    }
-    pub fn permanent(reason: impl std::fmt::Display) -> Self {
-        HandlerError::Permanent(reason.to_string())
+        json::from_slice(&self.data)
+            .map_err(|e| Error::malformed_by(format!("event {} is not JSON of {}", self.id, M::full_name()), e))
     }
 }
 

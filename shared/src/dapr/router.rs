@@ -9,8 +9,8 @@
 //! - `ListTopicSubscriptions` is asked once per sidecar life: it answers
 //!   from the static configuration, cannot fail and does no I/O.
 //! - `OnTopicEvent` never answers UNIMPLEMENTED (daprd would ack and drop
-//!   the message silently). Handler `Ok` → SUCCESS,
-//!   [`HandlerError::Transient`] → RETRY, [`HandlerError::Permanent`] → DROP.
+//!   the message silently). Handler `Ok` → SUCCESS, an error → its
+//!   [`Error::outcome`]: RETRY or DROP.
 //!   A topic or route nobody handles is DROP (poison for this app).
 //! - An event whose type is a *newer version* of a type the handler
 //!   declared (`todo.task.completed.v2` when it knows `.v1`) is RETRY: it
@@ -56,11 +56,12 @@ use dapr::dapr::proto::{
 use futures::future::BoxFuture;
 use tonic::{Request, Response, Status, metadata::MetadataMap, service::RoutesBuilder};
 
-use super::event::{Event, HandlerError};
+use super::event::Event;
+use crate::error::{Error, Outcome};
 
-type TopicHandler = Arc<dyn Fn(Event) -> BoxFuture<'static, Result<(), HandlerError>> + Send + Sync>;
-type BindingHandler = Arc<dyn Fn(BindingEventRequest) -> BoxFuture<'static, Result<(), HandlerError>> + Send + Sync>;
-type JobHandler = Arc<dyn Fn(JobEventRequest) -> BoxFuture<'static, Result<(), HandlerError>> + Send + Sync>;
+type TopicHandler = Arc<dyn Fn(Event) -> BoxFuture<'static, Result<(), Error>> + Send + Sync>;
+type BindingHandler = Arc<dyn Fn(BindingEventRequest) -> BoxFuture<'static, Result<(), Error>> + Send + Sync>;
+type JobHandler = Arc<dyn Fn(JobEventRequest) -> BoxFuture<'static, Result<(), Error>> + Send + Sync>;
 type InvokeHandler = Arc<dyn Fn(InvokeRequest) -> BoxFuture<'static, Result<InvokeResponse, Status>> + Send + Sync>;
 
 /// One topic subscription: routing rules evaluated by the sidecar, each
@@ -126,7 +127,7 @@ impl Subscription {
     pub fn route<F, Fut>(mut self, matches: &str, path: &str, accepts: &[&str], handler: F) -> Self
     where
         F: Fn(Event) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+        Fut: Future<Output = Result<(), Error>> + Send + 'static,
     {
         self.rules.push(TopicRule { r#match: matches.to_owned(), path: path.to_owned() });
         self.handlers.insert(path.to_owned(), route(accepts, handler));
@@ -137,7 +138,7 @@ impl Subscription {
     pub fn default_route<F, Fut>(mut self, path: &str, accepts: &[&str], handler: F) -> Self
     where
         F: Fn(Event) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+        Fut: Future<Output = Result<(), Error>> + Send + 'static,
     {
         self.default_path = Some(path.to_owned());
         self.handlers.insert(path.to_owned(), route(accepts, handler));
@@ -162,7 +163,7 @@ impl Subscription {
 fn route<F, Fut>(accepts: &[&str], handler: F) -> Route
 where
     F: Fn(Event) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+    Fut: Future<Output = Result<(), Error>> + Send + 'static,
 {
     Route {
         handler: Arc::new(move |event| Box::pin(handler(event))),
@@ -202,7 +203,7 @@ impl CallbackRouterBuilder {
     pub fn binding<F, Fut>(mut self, name: &str, handler: F) -> Self
     where
         F: Fn(BindingEventRequest) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+        Fut: Future<Output = Result<(), Error>> + Send + 'static,
     {
         self.inner.bindings.insert(name.to_owned(), Arc::new(move |r| Box::pin(handler(r))));
         self
@@ -212,7 +213,7 @@ impl CallbackRouterBuilder {
     pub fn job<F, Fut>(mut self, prefix: &str, handler: F) -> Self
     where
         F: Fn(JobEventRequest) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+        Fut: Future<Output = Result<(), Error>> + Send + 'static,
     {
         self.inner.jobs.push((prefix.to_owned(), Arc::new(move |r| Box::pin(handler(r)))));
         self
@@ -274,17 +275,7 @@ impl CallbackRouter {
     }
 
     fn authorize(&self, metadata: &MetadataMap) -> Result<(), Status> {
-        match &self.inner.api_token {
-            None => Ok(()),
-            Some(expected) => match metadata.get("dapr-api-token").and_then(|v| v.to_str().ok()) {
-                Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(()),
-                _ => Err(crate::status::error(
-                    tonic::Code::Unauthenticated,
-                    "INVALID_APP_API_TOKEN",
-                    "missing or wrong dapr-api-token",
-                )),
-            },
-        }
+        check_app_token(self.inner.api_token.as_deref(), metadata)
     }
 
     fn find_route(&self, pubsub: &str, topic: &str, path: &str) -> Option<&Route> {
@@ -330,13 +321,13 @@ impl CallbackRouter {
         let (id, event_type, topic) = (event.id.clone(), event.event_type.clone(), event.topic.clone());
         match (route.handler)(event).await {
             Ok(()) => TopicEventResponseStatus::Success,
-            Err(HandlerError::Transient(reason)) => {
-                tracing::warn!(%id, %event_type, %topic, %reason, "transient failure: RETRY");
-                TopicEventResponseStatus::Retry
-            }
-            Err(HandlerError::Permanent(reason)) => {
-                tracing::error!(%id, %event_type, %topic, %reason, "permanent failure: DROP");
-                TopicEventResponseStatus::Drop
+            Err(err) => {
+                let outcome = err.outcome();
+                err.log(&format!("event {id} ({event_type}) on {topic} failed: {}", answer(outcome)));
+                match outcome {
+                    Outcome::Retry => TopicEventResponseStatus::Retry,
+                    Outcome::Drop => TopicEventResponseStatus::Drop,
+                }
             }
         }
     }
@@ -387,14 +378,16 @@ impl CallbackRouter {
         };
         match handler(request).await {
             Ok(()) => Ok(JobEventResponse {}),
-            Err(HandlerError::Transient(reason)) => {
-                tracing::warn!(job = %name, %reason, "job failed transiently: asking for a retry");
-                Err(transient(reason))
-            }
-            Err(HandlerError::Permanent(reason)) => {
-                tracing::error!(job = %name, %reason, "job failed permanently: acknowledged");
-                Ok(JobEventResponse {})
-            }
+            Err(err) => match err.outcome() {
+                Outcome::Retry => {
+                    err.log(&format!("job {name} failed: asking for a retry"));
+                    Err(retry_later(&err))
+                }
+                Outcome::Drop => {
+                    err.log(&format!("job {name} can never succeed: acknowledged"));
+                    Ok(JobEventResponse {})
+                }
+            },
         }
     }
 }
@@ -417,14 +410,38 @@ fn version_check(accepts: &[String], event_type: &str) -> Option<TopicEventRespo
 }
 
 /// A handler's transient failure, to be retried by the sidecar.
-fn transient(reason: String) -> Status {
-    crate::status::error(tonic::Code::Unavailable, "TRANSIENT_FAILURE", reason)
+/// What daprd is asked to do, for the log.
+fn answer(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Retry => "RETRY",
+        Outcome::Drop => "DROP",
+    }
+}
+
+/// UNAVAILABLE: a job's failure policy or a binding retries it.
+fn retry_later(err: &Error) -> Status {
+    crate::status::error(tonic::Code::Unavailable, "TRANSIENT_FAILURE", err.to_string())
 }
 
 /// `todo.task.completed.v2` → (`todo.task.completed`, 2).
 fn split_version(event_type: &str) -> Option<(&str, u32)> {
     let (family, version) = event_type.rsplit_once(".v")?;
     Some((family, version.parse().ok()?))
+}
+
+/// Lets a call in only if it came through the app's own sidecar: with an
+/// app token configured (`expected`), one carrying it as `dapr-api-token`
+/// (compared in constant time); without one, every call.
+pub fn check_app_token(expected: Option<&str>, metadata: &MetadataMap) -> Result<(), Status> {
+    let Some(expected) = expected else { return Ok(()) };
+    match metadata.get("dapr-api-token").and_then(|v| v.to_str().ok()) {
+        Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(()),
+        _ => Err(crate::status::error(
+            tonic::Code::Unauthenticated,
+            "INVALID_APP_API_TOKEN",
+            "missing or wrong dapr-api-token: not called through the sidecar",
+        )),
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -488,11 +505,12 @@ impl AppCallback for CallbackRouter {
         match handler(request).await {
             Ok(()) => Ok(Response::new(BindingEventResponse::default())),
             Err(err) => {
-                tracing::warn!(binding = %name, error = %err, "binding handler failed");
-                Err(match err {
-                    HandlerError::Transient(reason) => transient(reason),
-                    HandlerError::Permanent(reason) => {
-                        crate::status::error(tonic::Code::InvalidArgument, "PERMANENT_FAILURE", reason)
+                let outcome = err.outcome();
+                err.log(&format!("binding {name} failed: {}", answer(outcome)));
+                Err(match outcome {
+                    Outcome::Retry => retry_later(&err),
+                    Outcome::Drop => {
+                        crate::status::error(tonic::Code::InvalidArgument, "PERMANENT_FAILURE", err.to_string())
                     }
                 })
             }

@@ -7,7 +7,7 @@
 use shared::{
     auth::UserId,
     config::Secret,
-    dapr::CallbackRouter,
+    dapr::{CallbackRouter, check_app_token},
     proto::todo::task::v1::{self as pb, task_internal_service_server::TaskInternalService},
 };
 use tonic::{Request, Response, Status};
@@ -19,6 +19,7 @@ use crate::{
         due::Due,
         task::{Series, TaskId},
     },
+    error::Error,
     service::TaskService,
 };
 
@@ -41,17 +42,7 @@ impl TaskInternal {
 
     /// When the app has a token, only its sidecar (which sends it) gets in.
     fn check_caller<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        let Some(expected) = &self.app_api_token else { return Ok(()) };
-        let sent = request.metadata().get("dapr-api-token").and_then(|v| v.to_str().ok());
-        if sent == Some(expected.expose()) {
-            Ok(())
-        } else {
-            Err(shared::status::error(
-                tonic::Code::Unauthenticated,
-                "INVALID_APP_TOKEN",
-                "not called through the sidecar",
-            ))
-        }
+        check_app_token(self.app_api_token.as_ref().map(Secret::expose), request.metadata())
     }
 }
 
@@ -62,7 +53,7 @@ impl TaskInternalService for TaskInternal {
         request: Request<pb::CreateOccurrenceRequest>,
     ) -> Result<Response<pb::Task>, Status> {
         self.check_caller(&request)?;
-        create_occurrence(&self.service, request.into_inner()).await.map(Response::new)
+        Ok(Response::new(create_occurrence(&self.service, request.into_inner()).await?))
     }
 }
 
@@ -79,13 +70,13 @@ fn occurrence_request_id(series: TaskId, index: u32) -> String {
 /// request id is derived from (series, index), and CreateTask is idempotent
 /// on it, so redeliveries and complete → reopen → complete all land on the
 /// same instance.
-async fn create_occurrence(service: &TaskService, r: pb::CreateOccurrenceRequest) -> Result<pb::Task, Status> {
+async fn create_occurrence(service: &TaskService, r: pb::CreateOccurrenceRequest) -> Result<pb::Task, Error> {
     let user = UserId::parse(&r.user_id).map_err(|_| bad_occurrence("user_id", "is not a valid user id"))?;
     let task = r.task.ok_or_else(|| bad_occurrence("task", "is required"))?;
     let series_id = TaskId::from_stored(&r.series_id).ok_or_else(|| bad_occurrence("series_id", "is not a task id"))?;
     let index =
         u32::try_from(r.occurrence_index).map_err(|_| bad_occurrence("occurrence_index", "must not be negative"))?;
-    let mut content = content(&task).map_err(Status::from)?;
+    let mut content = content(&task)?;
     // The series keeps counting from its first occurrence.
     if let (Some(rule), Some(raw)) =
         (&mut content.recurrence, task.recurrence.as_ref().map(|r| r.series_start.as_str()))
@@ -93,16 +84,14 @@ async fn create_occurrence(service: &TaskService, r: pb::CreateOccurrenceRequest
         rule.series_start = Due::parse_local(raw).ok();
     }
     let request_id = occurrence_request_id(series_id, index);
-    let created = service
-        .create_in_series(&user, content, Some(request_id), Some(Series { id: series_id, index }))
-        .await
-        .map_err(Status::from)?;
+    let created =
+        service.create_in_series(&user, content, Some(request_id), Some(Series { id: series_id, index })).await?;
     Ok(convert::task(&created))
 }
 
 /// A malformed CreateOccurrence request, naming the field.
-fn bad_occurrence(field: &str, description: impl Into<String>) -> Status {
-    shared::status::invalid_argument("INVALID_OCCURRENCE", &[shared::status::Violation::new(field, description)])
+fn bad_occurrence(field: &str, description: impl Into<String>) -> Error {
+    Error::invalid("INVALID_OCCURRENCE", field, description)
 }
 
 #[cfg(test)]

@@ -352,7 +352,7 @@ impl pb::task_service_server::TaskService for TaskApi {
                 .iter()
                 .map(|p| pb::TaskEvent::decode(p.as_slice()))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| Error::Internal(anyhow::anyhow!("undecodable outbox row: {e}")))?;
+                .map_err(|e| Error::malformed_by("an outbox row is undecodable", e))?;
             Ok(pb::ListTaskChangesResponse { changes, has_more })
         }
         .await;

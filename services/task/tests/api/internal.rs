@@ -40,7 +40,7 @@ async fn each_instance_is_created_once_and_only_through_the_sidecar(backend: Bac
     for token in [None, Some("a-guess")] {
         let refused = internal.create_occurrence(with_token(occurrence(&series, 1, "next"), token)).await.unwrap_err();
         assert_eq!(refused.code(), Code::Unauthenticated, "{token:?}: {refused:?}");
-        assert_eq!(shared::status::reason_of(&refused).as_deref(), Some("INVALID_APP_TOKEN"));
+        assert_eq!(shared::status::reason_of(&refused).as_deref(), Some("INVALID_APP_API_TOKEN"));
     }
     assert_eq!(app.task_rows().await, 1, "a refused call creates nothing");
 
