@@ -12,7 +12,7 @@ use shared::{
 };
 
 /// The due and the rule are the recurrence contract's (`shared::recurrence`).
-pub use shared::recurrence::wire::{parse_due, parse_recurrence, rule_input};
+pub use shared::recurrence::wire::{parse_due, parse_recurrence, parse_rule};
 
 use crate::domain::{
     Invalid,

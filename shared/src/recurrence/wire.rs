@@ -1,13 +1,15 @@
 //! The API's `Due` and `RecurrenceRule` messages ↔ [`Due`] and
 //! [`RecurrenceSpec`]. Parsing checks each field's own shape and names it
-//! (`due.date_time.time_zone`, `recurrence.weekdays[2]`); the rule as a
-//! whole is then validated by [`RecurrenceSpec::validate`].
+//! (`due.date_time.time_zone`, `recurrence.weekdays[2]`); then the rule's
+//! fields are checked against each other and by the date-math engine
+//! ([`RecurrenceSpec::rule`]). There is no unvalidated rule type: the wire
+//! message is parsed straight into the valid one.
 
 use chrono::Weekday;
 
 use super::{
     due::Due,
-    spec::{Anchor, Freq, Missing, RecurrenceSpec, RuleInput},
+    spec::{Anchor, Freq, Missing, RecurrenceSpec},
 };
 use crate::{proto::todo::task::v1 as pb, validation::Invalid};
 
@@ -73,20 +75,23 @@ pub fn parse_due(raw: Option<&pb::Due>) -> Result<Option<Due>, Invalid> {
 /// A request's `recurrence`, parsed and validated (None when unset).
 pub fn parse_recurrence(raw: Option<&pb::RecurrenceRule>) -> Result<Option<RecurrenceSpec>, Invalid> {
     let Some(rule) = raw else { return Ok(None) };
-    let input = rule_input(rule).map_err(|e| e.under("recurrence"))?;
-    RecurrenceSpec::validate(input).map(Some).map_err(|e| e.under("recurrence"))
+    parse_rule(rule).map(Some).map_err(|e| e.under("recurrence"))
 }
 
-/// The fields of a wire rule, each checked for its own shape.
-pub fn rule_input(rule: &pb::RecurrenceRule) -> Result<RuleInput, Invalid> {
+/// A wire rule as the valid rule it stands for: each field checked for its
+/// own shape, then the fields against each other, then by the date-math
+/// engine, which has the final word. Errors name the rule's field.
+pub fn parse_rule(rule: &pb::RecurrenceRule) -> Result<RecurrenceSpec, Invalid> {
     use pb::recurrence_rule::{Anchor as A, Frequency as F, MissingDatePolicy as M};
     let frequency = match F::try_from(rule.frequency) {
-        Ok(F::Daily) => Some(Freq::Daily),
-        Ok(F::Weekly) => Some(Freq::Weekly),
-        Ok(F::Monthly) => Some(Freq::Monthly),
-        Ok(F::Yearly) => Some(Freq::Yearly),
-        Ok(F::Cron) => Some(Freq::Cron),
-        Ok(F::Unspecified) | Err(_) => None,
+        Ok(F::Daily) => Freq::Daily,
+        Ok(F::Weekly) => Freq::Weekly,
+        Ok(F::Monthly) => Freq::Monthly,
+        Ok(F::Yearly) => Freq::Yearly,
+        Ok(F::Cron) => Freq::Cron,
+        Ok(F::Unspecified) | Err(_) => {
+            return Err(Invalid::new("frequency", "must be DAILY, WEEKLY, MONTHLY, YEARLY or CRON"));
+        }
     };
     let weekdays = rule
         .weekdays
@@ -99,7 +104,7 @@ pub fn rule_input(rule: &pb::RecurrenceRule) -> Result<RuleInput, Invalid> {
     let nth_weekday = match &rule.nth_weekday {
         None => None,
         Some(nth) => Some((
-            nth.n,
+            nth.n.clamp(-128, 127) as i8,
             weekday(nth.weekday).ok_or_else(|| Invalid::new("nth_weekday.weekday", "must be MONDAY..SUNDAY"))?,
         )),
     };
@@ -109,7 +114,7 @@ pub fn rule_input(rule: &pb::RecurrenceRule) -> Result<RuleInput, Invalid> {
     };
     let time_zone = match rule.time_zone.trim() {
         "" => None,
-        zone => Some(Due::parse_zone(zone).map_err(|e| e.under("time_zone"))?),
+        zone => Some(Due::parse_zone(zone).map_err(|e| e.under("time_zone"))?.name().to_owned()),
     };
     let anchor = match A::try_from(rule.anchor) {
         Ok(A::Unspecified | A::DueDate) => Anchor::DueDate,
@@ -122,21 +127,106 @@ pub fn rule_input(rule: &pb::RecurrenceRule) -> Result<RuleInput, Invalid> {
         Ok(M::Skip) => Missing::Skip,
         Err(_) => return Err(Invalid::new("missing_date_policy", "must be CLAMP or SKIP")),
     };
-    Ok(RuleInput {
+    if until.is_some() && rule.count.is_some() {
+        return Err(Invalid::new("count", "set either until_date or count, not both"));
+    }
+    let count = match rule.count {
+        Some(n) if n < 1 => return Err(Invalid::new("count", "must be at least 1")),
+        n => n.map(i32::unsigned_abs),
+    };
+    let interval = match rule.interval {
+        Some(n) if n < 1 => return Err(Invalid::new("interval", "must be at least 1")),
+        n => n.map_or(1, i32::unsigned_abs),
+    };
+    if rule.day_of_month.is_some() && nth_weekday.is_some() {
+        return Err(Invalid::new("nth_weekday", "set either day_of_month or nth_weekday, not both"));
+    }
+    let cron = rule.cron.trim();
+    if frequency == Freq::Cron {
+        if cron.is_empty() {
+            return Err(Invalid::new("cron", "a CRON rule needs a cron expression"));
+        }
+        if rule.interval.is_some() || !weekdays.is_empty() || rule.day_of_month.is_some() || nth_weekday.is_some() {
+            return Err(Invalid::new("frequency", "a CRON rule takes no interval, weekdays or monthly fields"));
+        }
+    } else if !cron.is_empty() {
+        return Err(Invalid::new("cron", "only a CRON rule takes a cron expression"));
+    }
+    let spec = RecurrenceSpec {
         frequency,
-        interval: rule.interval,
-        weekdays,
-        day_of_month: rule.day_of_month,
-        nth_weekday,
-        cron: rule.cron.clone(),
+        interval,
+        weekdays: weekdays.iter().map(|d| d.number_from_monday() as u8).collect(),
+        day_of_month: rule.day_of_month.map(|d| d.clamp(-128, 127) as i8),
+        nth_weekday: nth_weekday.map(|(n, d)| (n, d.number_from_monday() as u8)),
+        cron: (frequency == Freq::Cron).then(|| cron.to_owned()),
         until,
-        count: rule.count,
+        count,
         anchor,
         time_zone,
         missing,
-    })
+        series_start: None,
+    };
+    spec.rule(None)?;
+    Ok(spec)
 }
 
 fn weekday(n: i32) -> Option<Weekday> {
     u8::try_from(n).ok()?.checked_sub(1).and_then(|n| Weekday::try_from(n).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use pb::recurrence_rule::{Frequency as F, NthWeekday};
+
+    fn daily() -> pb::RecurrenceRule {
+        pb::RecurrenceRule { frequency: F::Daily as i32, ..Default::default() }
+    }
+
+    fn field(rule: pb::RecurrenceRule) -> String {
+        parse_rule(&rule).unwrap_err().field
+    }
+
+    #[test]
+    fn each_invalid_rule_names_its_field() {
+        assert_eq!(field(pb::RecurrenceRule { interval: Some(0), ..daily() }), "interval");
+        assert_eq!(field(pb::RecurrenceRule { count: Some(3), until_date: "2027-01-01".into(), ..daily() }), "count");
+        assert_eq!(field(pb::RecurrenceRule { count: Some(0), ..daily() }), "count");
+        let cron = |expression: &str| pb::RecurrenceRule {
+            frequency: F::Cron as i32,
+            cron: expression.into(),
+            ..Default::default()
+        };
+        assert_eq!(field(cron("not a cron")), "cron");
+        assert_eq!(field(cron("")), "cron");
+        assert_eq!(field(pb::RecurrenceRule { interval: Some(2), ..cron("0 9 * * MON") }), "frequency");
+        assert_eq!(field(pb::RecurrenceRule { cron: "0 9 * * MON".into(), ..daily() }), "cron");
+        assert_eq!(field(pb::RecurrenceRule { frequency: 0, ..daily() }), "frequency");
+        assert_eq!(field(pb::RecurrenceRule { weekdays: vec![1, 9], ..daily() }), "weekdays[1]");
+        let monthly = pb::RecurrenceRule { frequency: F::Monthly as i32, ..Default::default() };
+        assert_eq!(field(pb::RecurrenceRule { day_of_month: Some(32), ..monthly.clone() }), "day_of_month");
+        let nth = |n| Some(NthWeekday { n, weekday: 1 });
+        let sixth_monday = pb::RecurrenceRule { nth_weekday: nth(6), ..monthly.clone() };
+        assert_eq!(field(sixth_monday), "nth_weekday.n", "the position is what is wrong, not the day of month");
+        let both = pb::RecurrenceRule { nth_weekday: nth(1), day_of_month: Some(3), ..monthly };
+        assert_eq!(field(both), "nth_weekday");
+        assert_eq!(field(pb::RecurrenceRule { nth_weekday: nth(1), ..daily() }), "nth_weekday");
+        assert_eq!(field(pb::RecurrenceRule { time_zone: "Mars/Olympus".into(), ..daily() }), "time_zone");
+    }
+
+    #[test]
+    fn a_valid_rule_round_trips_through_the_wire_form() {
+        let rule = pb::RecurrenceRule {
+            frequency: F::Weekly as i32,
+            interval: Some(2),
+            weekdays: vec![1, 3],
+            count: Some(5),
+            time_zone: "Europe/Berlin".into(),
+            ..Default::default()
+        };
+        let spec = parse_rule(&rule).unwrap();
+        assert_eq!((spec.interval, spec.count, spec.weekdays.as_slice()), (2, Some(5), [1, 3].as_slice()));
+        assert_eq!(parse_rule(&super::rule(&spec)).unwrap(), spec);
+    }
 }

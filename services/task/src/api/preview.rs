@@ -5,7 +5,7 @@ use shared::proto::todo::task::v1 as pb;
 
 use crate::{
     convert,
-    domain::{due::Due, recurrence::RecurrenceSpec},
+    domain::due::Due,
     error::{Error, Result},
 };
 
@@ -14,8 +14,7 @@ pub const MAX_COUNT: i32 = 500;
 
 pub fn preview(request: &pb::PreviewOccurrencesRequest) -> Result<pb::PreviewOccurrencesResponse> {
     let rule = request.rule.as_ref().ok_or_else(|| Error::invalid("MISSING_FIELD", "rule", "is required"))?;
-    let input = convert::rule_input(rule).map_err(|e| Error::from_invalid("INVALID_RULE", "rule", e))?;
-    let spec = RecurrenceSpec::validate(input).map_err(|e| Error::from_invalid("INVALID_RULE", "rule", e))?;
+    let spec = convert::parse_rule(rule).map_err(|e| Error::from_invalid("INVALID_RULE", "rule", e))?;
     let rule = spec.rule(None).map_err(|e| Error::from_invalid("INVALID_RULE", "rule", e))?;
     let start = parse_start(&request.start)?;
     let count = match request.count {
