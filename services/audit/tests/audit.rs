@@ -9,9 +9,10 @@ use audit::{Application, Settings};
 use dapr::dapr::proto::runtime::v1::{
     TopicEventRequest, app_callback_client::AppCallbackClient, topic_event_response::TopicEventResponseStatus as S,
 };
+use rstest::rstest;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
+use shared::testing::Backend::{Postgres, Sqlite};
 use shared::{
-    on_both_backends,
     proto::{
         json,
         todo::{audit::v1 as pb, audit::v1::audit_service_client::AuditServiceClient, task::v1 as task_pb},
@@ -110,7 +111,9 @@ fn as_user<T>(user: &str, message: T) -> Request<T> {
     request
 }
 
-async fn each_event_is_recorded_once_and_the_chain_verifies(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_event_is_recorded_once_and_the_chain_verifies(#[values(Postgres, Sqlite)] backend: Backend) {
     let mut app = spawn(backend).await;
     let first = event("alice", "t1", 1, created());
     let second = event("alice", "t1", 2, completed());
@@ -161,7 +164,9 @@ async fn each_event_is_recorded_once_and_the_chain_verifies(backend: Backend) {
     app.stop().await;
 }
 
-async fn users_see_only_their_own_log(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_see_only_their_own_log(#[values(Postgres, Sqlite)] backend: Backend) {
     let mut app = spawn(backend).await;
     app.deliver(&event("alice", "t1", 1, created()), "todo.task.created.v1").await;
     app.deliver(&event("bob", "t9", 1, created()), "todo.task.created.v1").await;
@@ -188,7 +193,9 @@ async fn users_see_only_their_own_log(backend: Backend) {
     app.stop().await;
 }
 
-async fn tampering_is_blocked_and_when_forced_detected(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_is_blocked_and_when_forced_detected(#[values(Postgres, Sqlite)] backend: Backend) {
     let mut app = spawn(backend).await;
     for revision in 1..=4 {
         app.deliver(&event("alice", "t1", revision, created()), "todo.task.created.v1").await;
@@ -225,7 +232,9 @@ async fn tampering_is_blocked_and_when_forced_detected(backend: Backend) {
     app.stop().await;
 }
 
-async fn undecodable_events_are_dropped_for_the_dead_letter_topic(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_events_are_dropped_for_the_dead_letter_topic(#[values(Postgres, Sqlite)] backend: Backend) {
     let mut app = spawn(backend).await;
     let request = TopicEventRequest {
         id: "x".into(),
@@ -241,10 +250,3 @@ async fn undecodable_events_are_dropped_for_the_dead_letter_topic(backend: Backe
     assert_eq!(app.verify("alice").await.entries_checked, 0);
     app.stop().await;
 }
-
-on_both_backends!(
-    each_event_is_recorded_once_and_the_chain_verifies,
-    users_see_only_their_own_log,
-    tampering_is_blocked_and_when_forced_detected,
-    undecodable_events_are_dropped_for_the_dead_letter_topic,
-);

@@ -13,9 +13,10 @@ use dapr::dapr::proto::runtime::v1::{
     TopicEventRequest, app_callback_client::AppCallbackClient, topic_event_response::TopicEventResponseStatus as S,
 };
 use notification::{Application, Settings, domain};
+use rstest::rstest;
+use shared::testing::Backend::{Postgres, Sqlite};
 use shared::{
     dapr::{OutgoingEvent, Sidecar},
-    on_both_backends,
     proto::{
         json,
         todo::{
@@ -190,7 +191,9 @@ fn outcomes(delivery: &pb::Delivery) -> Vec<(pb::attempt::Outcome, i32)> {
     delivery.attempts.iter().map(|a| (a.outcome(), a.http_status)).collect()
 }
 
-async fn a_reminder_is_signed_to_the_webhook_and_mailed_once(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reminder_is_signed_to_the_webhook_and_mailed_once(#[values(Postgres, Sqlite)] backend: Backend) {
     let mut h = start(backend).await;
     let url = h.hook.url.clone();
     h.set("alice", all_channels("alice@example.com", &url)).await.unwrap();
@@ -261,7 +264,9 @@ async fn a_reminder_is_signed_to_the_webhook_and_mailed_once(backend: Backend) {
     h.stop().await;
 }
 
-async fn a_webhook_500_is_retried_and_the_later_success_recorded(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_500_is_retried_and_the_later_success_recorded(#[values(Postgres, Sqlite)] backend: Backend) {
     let mut h = start(backend).await;
     let url = h.hook.url.clone();
     let mut prefs = all_channels("", &url);
@@ -300,7 +305,9 @@ async fn a_webhook_500_is_retried_and_the_later_success_recorded(backend: Backen
     h.stop().await;
 }
 
-async fn a_webhook_400_is_dead_lettered_with_the_attempt_recorded(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_400_is_dead_lettered_with_the_attempt_recorded(#[values(Postgres, Sqlite)] backend: Backend) {
     let mut h = start(backend).await;
     let url = h.hook.url.clone();
     let mut prefs = all_channels("", &url);
@@ -329,7 +336,9 @@ async fn a_webhook_400_is_dead_lettered_with_the_attempt_recorded(backend: Backe
     h.stop().await;
 }
 
-async fn smtp_failures_are_retried_or_dead_lettered(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_failures_are_retried_or_dead_lettered(#[values(Postgres, Sqlite)] backend: Backend) {
     let mut h = start(backend).await;
     h.set(
         "alice",
@@ -362,7 +371,9 @@ async fn smtp_failures_are_retried_or_dead_lettered(backend: Backend) {
     h.stop().await;
 }
 
-async fn task_events_are_delivered_only_when_opted_into(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_events_are_delivered_only_when_opted_into(#[values(Postgres, Sqlite)] backend: Backend) {
     let mut h = start(backend).await;
     let url = h.hook.url.clone();
     let mut prefs = all_channels("alice@example.com", &url);
@@ -391,7 +402,11 @@ async fn task_events_are_delivered_only_when_opted_into(backend: Backend) {
     h.stop().await;
 }
 
-async fn preferences_and_deliveries_are_private_and_the_secret_is_never_returned(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preferences_and_deliveries_are_private_and_the_secret_is_never_returned(
+    #[values(Postgres, Sqlite)] backend: Backend,
+) {
     let mut h = start(backend).await;
     let url = h.hook.url.clone();
     let saved = h.set("alice", all_channels("alice@example.com", &url)).await.unwrap();
@@ -452,12 +467,3 @@ async fn preferences_and_deliveries_are_private_and_the_secret_is_never_returned
     assert_eq!(h.get("alice").await.webhook.unwrap().url, url);
     h.stop().await;
 }
-
-on_both_backends!(
-    a_reminder_is_signed_to_the_webhook_and_mailed_once,
-    a_webhook_500_is_retried_and_the_later_success_recorded,
-    a_webhook_400_is_dead_lettered_with_the_attempt_recorded,
-    smtp_failures_are_retried_or_dead_lettered,
-    task_events_are_delivered_only_when_opted_into,
-    preferences_and_deliveries_are_private_and_the_secret_is_never_returned,
-);

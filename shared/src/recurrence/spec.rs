@@ -131,7 +131,8 @@ mod tests {
     use crate::{proto::todo::task::v1 as pb, recurrence::wire::parse_rule};
 
     fn rule(frequency: pb::recurrence_rule::Frequency, cron: &str) -> RecurrenceSpec {
-        parse_rule(&pb::RecurrenceRule { frequency: frequency as i32, cron: cron.into(), ..Default::default() }).unwrap()
+        parse_rule(&pb::RecurrenceRule { frequency: frequency as i32, cron: cron.into(), ..Default::default() })
+            .unwrap()
     }
 
     #[test]

@@ -57,22 +57,6 @@ pub async fn fresh_database(backend: Backend) -> Result<String, DbErr> {
     }
 }
 
-/// One `#[tokio::test]` per backend for each named
-/// `async fn name(backend: Backend)` of the calling module.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $name() { super::$name($crate::testing::Backend::Postgres).await } )*
-        }
-        mod sqlite {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $name() { super::$name($crate::testing::Backend::Sqlite).await } )*
-        }
-    };
-}
-
 /// Polls `check` every 50 ms until it returns `Some`, failing the test
 /// (naming `what`) after `timeout`. Waiting on a condition, never a fixed sleep.
 #[allow(clippy::panic)]

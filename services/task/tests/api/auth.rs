@@ -7,7 +7,6 @@ use shared::{auth::issue_hs256_token, proto::todo::task::v1 as pb};
 use tonic::{Code, Request};
 
 use crate::helpers::*;
-use shared::on_both_backends;
 
 fn with_header<T>(value: &str, message: T) -> Request<T> {
     let mut request = Request::new(message);
@@ -15,7 +14,9 @@ fn with_header<T>(value: &str, message: T) -> Request<T> {
     request
 }
 
-async fn calls_without_a_valid_token_are_unauthenticated(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_without_a_valid_token_are_unauthenticated(#[values(Postgres, Sqlite)] backend: Backend) {
     let app = spawn_app(backend).await;
     let err = app.client().list_tasks(Request::new(pb::ListTasksRequest::default())).await.unwrap_err();
     assert_error(&err, Code::Unauthenticated, "MISSING_CREDENTIALS", None);
@@ -39,5 +40,3 @@ async fn calls_without_a_valid_token_are_unauthenticated(backend: Backend) {
     assert_eq!(app.task_rows().await, 0);
     app.stop().await;
 }
-
-on_both_backends!(calls_without_a_valid_token_are_unauthenticated);

@@ -20,7 +20,8 @@ pub const SECRET: &str = "test-secret";
 pub const ALICE: &str = "alice";
 pub const BOB: &str = "bob";
 
-pub use shared::testing::Backend;
+pub use rstest::rstest;
+pub use shared::testing::Backend::{self, Postgres, Sqlite};
 
 pub struct TestApp {
     pub addr: SocketAddr,

@@ -5,7 +5,6 @@
 
 use shared::{
     config::Secret,
-    on_both_backends,
     proto::todo::task::v1::{self as pb, task_internal_service_client::TaskInternalServiceClient},
 };
 use tonic::{Code, Request};
@@ -31,7 +30,9 @@ fn with_token(message: pb::CreateOccurrenceRequest, token: Option<&str>) -> Requ
     request
 }
 
-async fn each_instance_is_created_once_and_only_through_the_sidecar(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_instance_is_created_once_and_only_through_the_sidecar(#[values(Postgres, Sqlite)] backend: Backend) {
     let app = spawn_app_with(backend, |s| s.dapr_tokens.app_api_token = Some(Secret::new(APP_TOKEN))).await;
     let first = app.create_titled(ALICE, "water the plants").await;
     let series = first.name.trim_start_matches("tasks/").to_owned();
@@ -58,5 +59,3 @@ async fn each_instance_is_created_once_and_only_through_the_sidecar(backend: Bac
     assert_eq!(app.task_rows().await, 2);
     app.stop().await;
 }
-
-on_both_backends!(each_instance_is_created_once_and_only_through_the_sidecar);

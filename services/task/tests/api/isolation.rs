@@ -6,9 +6,10 @@ use shared::proto::todo::task::v1 as pb;
 use tonic::Code;
 
 use crate::helpers::*;
-use shared::on_both_backends;
 
-async fn another_users_tasks_are_invisible_and_untouchable(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_tasks_are_invisible_and_untouchable(#[values(Postgres, Sqlite)] backend: Backend) {
     let app = spawn_app(backend).await;
     let task = app.create_titled(ALICE, "alice's").await;
     let name = task.name.clone();
@@ -66,7 +67,9 @@ async fn another_users_tasks_are_invisible_and_untouchable(backend: Backend) {
     app.stop().await;
 }
 
-async fn another_users_tags_are_invisible_and_unusable(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_tags_are_invisible_and_unusable(#[values(Postgres, Sqlite)] backend: Backend) {
     let app = spawn_app(backend).await;
     let tag = app.create_tag(ALICE, "Secret project").await;
     let mut c = app.client();
@@ -111,5 +114,3 @@ async fn another_users_tags_are_invisible_and_unusable(backend: Backend) {
     assert_eq!(still, tag);
     app.stop().await;
 }
-
-on_both_backends!(another_users_tasks_are_invisible_and_untouchable, another_users_tags_are_invisible_and_unusable);

@@ -6,13 +6,17 @@
 
 use std::time::Duration;
 
-use shared::{grpc::Rate, on_both_backends, proto::todo::task::v1 as pb};
+use shared::{grpc::Rate, proto::todo::task::v1 as pb};
 use tonic::Code;
 use tonic_types::StatusExt;
 
 use crate::helpers::*;
 
-async fn a_user_over_the_rate_is_told_when_to_retry_and_others_are_served(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_over_the_rate_is_told_when_to_retry_and_others_are_served(
+    #[values(Postgres, Sqlite)] backend: Backend,
+) {
     let app = spawn_app_with(backend, |s| s.limits.per_user = Some(Rate { per_second: 1.0, burst: 3.0 })).await;
     for i in 0..3 {
         app.client().create_task(as_user(ALICE, create_request(new_task(&format!("t{i}"))))).await.unwrap();
@@ -27,7 +31,11 @@ async fn a_user_over_the_rate_is_told_when_to_retry_and_others_are_served(backen
     app.stop().await;
 }
 
-async fn an_oversized_request_is_refused_and_long_bad_input_is_not_echoed_in_full(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_request_is_refused_and_long_bad_input_is_not_echoed_in_full(
+    #[values(Postgres, Sqlite)] backend: Backend,
+) {
     let app = spawn_app_with(backend, |s| s.limits.max_message_bytes = 64 * 1024).await;
     let err = app
         .client()
@@ -56,8 +64,3 @@ async fn an_oversized_request_is_refused_and_long_bad_input_is_not_echoed_in_ful
     assert!(described <= shared::status::MAX_DESCRIPTION + 1, "description of {described} characters");
     app.stop().await;
 }
-
-on_both_backends!(
-    a_user_over_the_rate_is_told_when_to_retry_and_others_are_served,
-    an_oversized_request_is_refused_and_long_bad_input_is_not_echoed_in_full,
-);

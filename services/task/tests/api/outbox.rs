@@ -8,9 +8,10 @@ use shared::proto::todo::task::v1 as pb;
 use tonic::Code;
 
 use crate::helpers::*;
-use shared::on_both_backends;
 
-async fn each_mutation_writes_exactly_one_event_in_revision_order(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_mutation_writes_exactly_one_event_in_revision_order(#[values(Postgres, Sqlite)] backend: Backend) {
     let app = spawn_app(backend).await;
     let mut c = app.client();
     let task = app.create_titled(ALICE, "life cycle").await;
@@ -69,7 +70,9 @@ async fn each_mutation_writes_exactly_one_event_in_revision_order(backend: Backe
     app.stop().await;
 }
 
-async fn a_failed_transaction_leaves_neither_the_change_nor_the_event(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_transaction_leaves_neither_the_change_nor_the_event(#[values(Postgres, Sqlite)] backend: Backend) {
     let app = spawn_app(backend).await;
     let task = app.create_titled(ALICE, "before").await;
     // Break the outbox so the event write, the last step, fails.
@@ -96,7 +99,9 @@ async fn a_failed_transaction_leaves_neither_the_change_nor_the_event(backend: B
     app.stop().await;
 }
 
-async fn concurrent_writes_of_one_user_get_distinct_ordered_revisions(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_of_one_user_get_distinct_ordered_revisions(#[values(Postgres, Sqlite)] backend: Backend) {
     let app = spawn_app(backend).await;
     let writers = (0..20).map(|i| {
         let mut client = app.client();
@@ -112,9 +117,3 @@ async fn concurrent_writes_of_one_user_get_distinct_ordered_revisions(backend: B
     assert_eq!(in_commit_order, (1..=20).collect::<Vec<_>>(), "outbox order = revision order");
     app.stop().await;
 }
-
-on_both_backends!(
-    each_mutation_writes_exactly_one_event_in_revision_order,
-    a_failed_transaction_leaves_neither_the_change_nor_the_event,
-    concurrent_writes_of_one_user_get_distinct_ordered_revisions,
-);

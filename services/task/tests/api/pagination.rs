@@ -8,7 +8,6 @@ use shared::proto::todo::task::v1 as pb;
 use tonic::Code;
 
 use crate::helpers::*;
-use shared::on_both_backends;
 
 async fn create_many(app: &TestApp, user: &str, n: usize, make: impl Fn(usize) -> pb::Task) -> Vec<pb::Task> {
     let tasks: Vec<pb::Task> = (0..n).map(make).collect();
@@ -36,7 +35,11 @@ async fn walk(app: &TestApp, request: pb::ListTasksRequest) -> Vec<pb::Task> {
     }
 }
 
-async fn pages_of_100_return_2500_tasks_each_once_in_order_despite_concurrent_inserts(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_of_100_return_2500_tasks_each_once_in_order_despite_concurrent_inserts(
+    #[values(Postgres, Sqlite)] backend: Backend,
+) {
     let app = spawn_app(backend).await;
     let originals = create_many(&app, ALICE, 2500, |i| new_task(&format!("task {i}"))).await;
 
@@ -91,7 +94,9 @@ async fn pages_of_100_return_2500_tasks_each_once_in_order_despite_concurrent_in
     app.stop().await;
 }
 
-async fn multi_key_ordering_pages_match_a_single_listing(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_key_ordering_pages_match_a_single_listing(#[values(Postgres, Sqlite)] backend: Backend) {
     let app = spawn_app(backend).await;
     let priorities = [pb::Priority::Low, pb::Priority::High, pb::Priority::Urgent, pb::Priority::None];
     create_many(&app, ALICE, 90, |i| pb::Task {
@@ -120,7 +125,9 @@ async fn multi_key_ordering_pages_match_a_single_listing(backend: Backend) {
     app.stop().await;
 }
 
-async fn filters_select_by_state_priority_tags_due_title_and_time(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_select_by_state_priority_tags_due_title_and_time(#[values(Postgres, Sqlite)] backend: Backend) {
     let app = spawn_app(backend).await;
     let urgent_tag = app.create_tag(ALICE, "Errands").await;
     let due = |date: &str| Some(pb::Due { value: Some(pb::due::Value::Date(date.into())) });
@@ -191,7 +198,9 @@ async fn filters_select_by_state_priority_tags_due_title_and_time(backend: Backe
     app.stop().await;
 }
 
-async fn bad_list_parameters_are_invalid_arguments(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_list_parameters_are_invalid_arguments(#[values(Postgres, Sqlite)] backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_titled(ALICE, "one").await;
     app.create_titled(ALICE, "two").await;
@@ -226,10 +235,3 @@ async fn bad_list_parameters_are_invalid_arguments(backend: Backend) {
     assert_error(&err, Code::InvalidArgument, "INVALID_PAGE_TOKEN", Some("page_token"));
     app.stop().await;
 }
-
-on_both_backends!(
-    pages_of_100_return_2500_tasks_each_once_in_order_despite_concurrent_inserts,
-    multi_key_ordering_pages_match_a_single_listing,
-    filters_select_by_state_priority_tags_due_title_and_time,
-    bad_list_parameters_are_invalid_arguments,
-);

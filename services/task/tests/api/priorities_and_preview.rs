@@ -5,9 +5,10 @@ use shared::proto::todo::task::v1 as pb;
 use tonic::Code;
 
 use crate::helpers::*;
-use shared::on_both_backends;
 
-async fn priorities_are_a_ladder_with_names_and_colours(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priorities_are_a_ladder_with_names_and_colours(#[values(Postgres, Sqlite)] backend: Backend) {
     let app = spawn_app(backend).await;
     let list = app.client().list_priorities(as_user(ALICE, pb::ListPrioritiesRequest {})).await.unwrap().into_inner();
     let names: Vec<&str> = list.priorities.iter().map(|p| p.display_name.as_str()).collect();
@@ -20,7 +21,9 @@ fn preview(rule: pb::RecurrenceRule, start: &str, count: i32) -> pb::PreviewOccu
     pb::PreviewOccurrencesRequest { rule: Some(rule), start: start.into(), count }
 }
 
-async fn preview_shows_month_end_clamping_and_dst_safe_times(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_shows_month_end_clamping_and_dst_safe_times(#[values(Postgres, Sqlite)] backend: Backend) {
     let app = spawn_app(backend).await;
     use pb::recurrence_rule::Frequency;
     let monthly =
@@ -52,7 +55,9 @@ async fn preview_shows_month_end_clamping_and_dst_safe_times(backend: Backend) {
     app.stop().await;
 }
 
-async fn preview_rejects_bad_rules_and_starts(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_rejects_bad_rules_and_starts(#[values(Postgres, Sqlite)] backend: Backend) {
     let app = spawn_app(backend).await;
     use pb::recurrence_rule::Frequency;
     let daily = pb::RecurrenceRule { frequency: Frequency::Daily as i32, ..Default::default() };
@@ -72,9 +77,3 @@ async fn preview_rejects_bad_rules_and_starts(backend: Backend) {
     }
     app.stop().await;
 }
-
-on_both_backends!(
-    priorities_are_a_ladder_with_names_and_colours,
-    preview_shows_month_end_clamping_and_dst_safe_times,
-    preview_rejects_bad_rules_and_starts,
-);

@@ -5,9 +5,10 @@ use shared::proto::todo::task::v1 as pb;
 use tonic::Code;
 
 use crate::helpers::*;
-use shared::on_both_backends;
 
-async fn tags_can_be_created_read_listed_renamed_and_deleted(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_can_be_created_read_listed_renamed_and_deleted(#[values(Postgres, Sqlite)] backend: Backend) {
     let app = spawn_app(backend).await;
     let work = app.create_tag(ALICE, "Work").await;
     assert!(work.name.starts_with("tags/"));
@@ -71,7 +72,11 @@ async fn tags_can_be_created_read_listed_renamed_and_deleted(backend: Backend) {
     app.stop().await;
 }
 
-async fn tag_names_are_unique_per_user_ignoring_case_and_bad_tags_are_rejected(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_names_are_unique_per_user_ignoring_case_and_bad_tags_are_rejected(
+    #[values(Postgres, Sqlite)] backend: Backend,
+) {
     let app = spawn_app(backend).await;
     app.create_tag(ALICE, "Work").await;
     let create = |name: &str, color: &str| pb::CreateTagRequest {
@@ -89,7 +94,9 @@ async fn tag_names_are_unique_per_user_ignoring_case_and_bad_tags_are_rejected(b
     app.stop().await;
 }
 
-async fn a_tag_in_use_is_deleted_only_with_force_which_detaches_it(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_in_use_is_deleted_only_with_force_which_detaches_it(#[values(Postgres, Sqlite)] backend: Backend) {
     let app = spawn_app(backend).await;
     let work = app.create_tag(ALICE, "Work").await;
     let task = app.create(ALICE, pb::Task { tags: vec![work.name.clone()], ..new_task("report") }).await;
@@ -111,9 +118,3 @@ async fn a_tag_in_use_is_deleted_only_with_force_which_detaches_it(backend: Back
     assert_eq!(events.last().unwrap().event_type, "todo.task.updated.v1");
     app.stop().await;
 }
-
-on_both_backends!(
-    tags_can_be_created_read_listed_renamed_and_deleted,
-    tag_names_are_unique_per_user_ignoring_case_and_bad_tags_are_rejected,
-    a_tag_in_use_is_deleted_only_with_force_which_detaches_it,
-);

@@ -6,7 +6,6 @@ use shared::proto::todo::task::v1 as pb;
 use tonic::Code;
 
 use crate::helpers::*;
-use shared::on_both_backends;
 
 fn zoned(local: &str, zone: &str) -> Option<pb::Due> {
     Some(pb::Due {
@@ -18,7 +17,9 @@ fn daily(interval: Option<i32>) -> pb::RecurrenceRule {
     pb::RecurrenceRule { frequency: pb::recurrence_rule::Frequency::Daily as i32, interval, ..Default::default() }
 }
 
-async fn create_returns_the_task_with_server_assigned_fields(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_returns_the_task_with_server_assigned_fields(#[values(Postgres, Sqlite)] backend: Backend) {
     let app = spawn_app(backend).await;
     let task = pb::Task {
         title: "  Buy milk  ".into(),
@@ -54,7 +55,9 @@ async fn create_returns_the_task_with_server_assigned_fields(backend: Backend) {
     app.stop().await;
 }
 
-async fn invalid_creates_name_the_field_and_change_nothing(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_creates_name_the_field_and_change_nothing(#[values(Postgres, Sqlite)] backend: Backend) {
     let app = spawn_app(backend).await;
     let mut cases: Vec<(&str, pb::Task, &str)> = vec![
         ("blank title", new_task("   "), "task.title"),
@@ -166,7 +169,9 @@ async fn invalid_creates_name_the_field_and_change_nothing(backend: Backend) {
     app.stop().await;
 }
 
-async fn the_same_request_id_twice_creates_one_task(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_request_id_twice_creates_one_task(#[values(Postgres, Sqlite)] backend: Backend) {
     let app = spawn_app(backend).await;
     let request_id = uuid::Uuid::new_v4().to_string();
     let request = || pb::CreateTaskRequest { task: Some(new_task("once")), request_id: request_id.clone() };
@@ -193,7 +198,9 @@ async fn the_same_request_id_twice_creates_one_task(backend: Backend) {
     app.stop().await;
 }
 
-async fn get_of_a_missing_or_malformed_name_fails_clearly(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_of_a_missing_or_malformed_name_fails_clearly(#[values(Postgres, Sqlite)] backend: Backend) {
     let app = spawn_app(backend).await;
     let err = app.get(ALICE, &format!("tasks/{}", uuid::Uuid::new_v4())).await.unwrap_err();
     assert_error(&err, Code::NotFound, "TASK_NOT_FOUND", None);
@@ -202,7 +209,9 @@ async fn get_of_a_missing_or_malformed_name_fails_clearly(backend: Backend) {
     app.stop().await;
 }
 
-async fn update_changes_only_the_masked_fields(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_changes_only_the_masked_fields(#[values(Postgres, Sqlite)] backend: Backend) {
     let app = spawn_app(backend).await;
     let task = app.create(ALICE, pb::Task { description: "keep".into(), ..new_task("old") }).await;
     let patch = pb::Task {
@@ -260,7 +269,11 @@ async fn update_changes_only_the_masked_fields(backend: Backend) {
     app.stop().await;
 }
 
-async fn update_rejects_stale_etags_and_bad_masks_without_changing_anything(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_rejects_stale_etags_and_bad_masks_without_changing_anything(
+    #[values(Postgres, Sqlite)] backend: Backend,
+) {
     let app = spawn_app(backend).await;
     let task = app.create_titled(ALICE, "v1").await;
     let update = |paths: &[&str], etag: &str, title: &str| pb::UpdateTaskRequest {
@@ -283,7 +296,9 @@ async fn update_rejects_stale_etags_and_bad_masks_without_changing_anything(back
     app.stop().await;
 }
 
-async fn output_only_fields_in_an_update_mask_are_ignored_one_way(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_only_fields_in_an_update_mask_are_ignored_one_way(#[values(Postgres, Sqlite)] backend: Backend) {
     let app = spawn_app(backend).await;
     let task = app.create_titled(ALICE, "v1").await;
     // Every OUTPUT_ONLY field of Task (as the protos mark them; shared's
@@ -315,7 +330,9 @@ async fn output_only_fields_in_an_update_mask_are_ignored_one_way(backend: Backe
     app.stop().await;
 }
 
-async fn soft_delete_and_undelete_follow_aip_164(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soft_delete_and_undelete_follow_aip_164(#[values(Postgres, Sqlite)] backend: Backend) {
     let app = spawn_app(backend).await;
     let task = app.create_titled(ALICE, "to delete").await;
     let deleted = app
@@ -361,7 +378,9 @@ async fn soft_delete_and_undelete_follow_aip_164(backend: Backend) {
     app.stop().await;
 }
 
-async fn complete_and_reopen_are_idempotent_state_changes(backend: Backend) {
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn complete_and_reopen_are_idempotent_state_changes(#[values(Postgres, Sqlite)] backend: Backend) {
     let app = spawn_app(backend).await;
     let task = app.create_titled(ALICE, "do it").await;
     let complete = |etag: &str| pb::CompleteTaskRequest { name: task.name.clone(), etag: etag.into() };
@@ -385,15 +404,3 @@ async fn complete_and_reopen_are_idempotent_state_changes(backend: Backend) {
     assert_eq!(app.outbox_rows().await.len(), 3, "create, complete, reopen; the no-op published nothing");
     app.stop().await;
 }
-
-on_both_backends!(
-    create_returns_the_task_with_server_assigned_fields,
-    invalid_creates_name_the_field_and_change_nothing,
-    the_same_request_id_twice_creates_one_task,
-    get_of_a_missing_or_malformed_name_fails_clearly,
-    update_changes_only_the_masked_fields,
-    update_rejects_stale_etags_and_bad_masks_without_changing_anything,
-    output_only_fields_in_an_update_mask_are_ignored_one_way,
-    soft_delete_and_undelete_follow_aip_164,
-    complete_and_reopen_are_idempotent_state_changes,
-);
