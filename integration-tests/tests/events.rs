@@ -353,3 +353,70 @@ async fn an_undecodable_outbox_row_is_quarantined_never_sent_and_its_users_later
     sub.stop().await;
     task.stop().await;
 }
+
+/// The relay sends the JSON stored with a row as it is, never decoding the
+/// protobuf payload again; a row from before the JSON was kept is encoded
+/// from its payload; stored JSON that is not JSON is quarantined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_publishes_the_stored_json_as_it_is() {
+    use prost::Message as _;
+    use sea_orm::{ActiveModelTrait, Set};
+    let mesh = mesh().await;
+    let mut task_sidecar = mesh.sidecar("task");
+    let (task, db) = task_service(Some(task_sidecar.endpoint())).await;
+    let (sub, recorder) = subscriber::spawn(subscriber::accept_all()).await;
+    let mut sub_sidecar = mesh.sidecar("subscriber");
+    sub_sidecar.start(Some(sub.addr)).await;
+
+    // A change made through the API keeps its event's JSON in the row.
+    task_client(task.addr).await.create_task(as_user("alice", titled("through the API"))).await.unwrap();
+    let made = outbox::Entity::find().all(&db).await.unwrap();
+    let stored: serde_json::Value = serde_json::from_str(made[0].data_json.as_deref().unwrap()).unwrap();
+    assert_eq!(stored["task"]["title"], "through the API");
+
+    let event = |title: &str, revision: i64| pb::TaskEvent {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        user_id: "alice".into(),
+        task_id: uuid::Uuid::now_v7().to_string(),
+        revision,
+        change: Some(pb::task_event::Change::Completed(pb::TaskCompleted {})),
+        task: Some(pb::Task { title: title.into(), ..Default::default() }),
+        ..Default::default()
+    };
+    let row = |event: &pb::TaskEvent, payload: Vec<u8>, data_json: Option<String>| outbox::ActiveModel {
+        event_id: Set(event.event_id.clone()),
+        event_type: Set("todo.task.completed.v1".into()),
+        topic: Set("task-events".into()),
+        user_id: Set("alice".into()),
+        task_id: Set(event.task_id.clone()),
+        revision: Set(event.revision),
+        payload: Set(payload),
+        data_json: Set(data_json),
+        create_time: Set(chrono::Utc::now().timestamp_micros()),
+        ..Default::default()
+    };
+    // Payload and JSON that disagree: what is published tells which was read.
+    let (in_payload, in_json) = (event("from the payload", 2), event("from the stored JSON", 2));
+    let json = shared::proto::json::to_raw(&in_json).unwrap().get().to_owned();
+    row(&in_json, in_payload.encode_to_vec(), Some(json)).insert(&db).await.unwrap();
+    let legacy = event("written before the JSON was kept", 3);
+    row(&legacy, legacy.encode_to_vec(), None).insert(&db).await.unwrap();
+    let broken = event("stored JSON that is not JSON", 4);
+    let broken = row(&broken, broken.encode_to_vec(), Some("{not json".into())).insert(&db).await.unwrap();
+    task_sidecar.start(Some(task.addr)).await;
+
+    let titles = eventually("the three publishable rows", Duration::from_secs(20), || async {
+        let got: Vec<String> =
+            recorder.received().iter().map(|r| r.event.task.as_ref().unwrap().title.clone()).collect();
+        (got.len() >= 3).then_some(got)
+    })
+    .await;
+    assert_eq!(titles, ["through the API", "from the stored JSON", "written before the JSON was kept"]);
+    let broken = outbox::Entity::find_by_id(broken.id).one(&db).await.unwrap().unwrap();
+    assert!(broken.quarantine_reason.as_deref().unwrap_or_default().contains("data_json"), "{broken:?}");
+    assert_eq!(broken.publish_time, None);
+    task_sidecar.stop().await;
+    sub_sidecar.stop().await;
+    sub.stop().await;
+    task.stop().await;
+}

@@ -108,6 +108,20 @@ pub mod json {
             .map_err(|e| invalid(e.to_string()))
     }
 
+    /// `message` as proto3 JSON text, kept as it is: what an event's `data`
+    /// is stored and published as.
+    pub fn to_raw<M: Message + Name>(message: &M) -> Result<Box<serde_json::value::RawValue>, JsonError> {
+        let invalid = |reason: String| JsonError::Invalid { message: M::full_name(), reason };
+        let dynamic = DynamicMessage::decode(descriptor::<M>()?, message.encode_to_vec().as_slice())
+            .map_err(|e| invalid(e.to_string()))?;
+        let mut text = Vec::new();
+        dynamic
+            .serialize_with_options(&mut serde_json::Serializer::new(&mut text), &SerializeOptions::new())
+            .map_err(|e| invalid(e.to_string()))?;
+        let text = String::from_utf8(text).map_err(|e| invalid(e.to_string()))?;
+        serde_json::value::RawValue::from_string(text).map_err(|e| invalid(e.to_string()))
+    }
+
     /// Parses proto3 JSON, ignoring fields this build does not know (so
     /// newer producers do not break older consumers).
     pub fn from_slice<M: Message + Name + Default>(json: &[u8]) -> Result<M, JsonError> {

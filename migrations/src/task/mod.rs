@@ -9,6 +9,7 @@ mod m20261123_000003_create_user_revisions;
 mod m20261123_000004_create_outbox;
 mod m20261123_000005_add_series;
 mod m20261201_000001_quarantine_outbox_rows;
+mod m20261201_000002_outbox_event_json;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_create_outbox::Migration),
             Box::new(m20261123_000005_add_series::Migration),
             Box::new(m20261201_000001_quarantine_outbox_rows::Migration),
+            Box::new(m20261201_000002_outbox_event_json::Migration),
         ]
     }
 

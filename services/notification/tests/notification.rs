@@ -153,7 +153,7 @@ impl Harness {
             time: Utc::now(),
             traceparent: None,
             partition_key: due.user_id.clone(),
-            data: json::to_value(due).unwrap(),
+            data: json::to_raw(due).unwrap(),
         };
         self.publisher.publish("reminders", &event).await.unwrap();
     }

@@ -88,7 +88,7 @@ impl Handlers {
             time: Utc::now(),
             traceparent: shared::telemetry::current_traceparent(),
             partition_key: user_id.to_owned(),
-            data: json::to_value(&event).map_err(Error::internal)?,
+            data: json::to_raw(&event).map_err(Error::internal)?,
         };
         self.sidecar
             .publish(&self.topic, &outgoing)

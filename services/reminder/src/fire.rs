@@ -109,7 +109,7 @@ async fn fire(app: &App, request: JobEventRequest) -> Result<Fired, Error> {
         time: now,
         traceparent: None,
         partition_key: state.user_id.clone(),
-        data: json::to_value(&message).map_err(Error::internal)?,
+        data: json::to_raw(&message).map_err(Error::internal)?,
     };
     app.dapr.publish(&app.settings.reminders_topic, &event).await?;
     tracing::info!(job = %request.name, %event_id, user = %state.user_id, "reminder.due published");

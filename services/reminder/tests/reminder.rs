@@ -412,7 +412,7 @@ async fn task_events_published_through_the_sidecar_schedule_reminders() {
         time: Utc::now(),
         traceparent: None,
         partition_key: task.user.clone(),
-        data: json::to_value(&event).unwrap(),
+        data: json::to_raw(&event).unwrap(),
     };
     publisher.publish("task-events", &outgoing).await.unwrap();
     publisher.publish("task-events", &outgoing).await.unwrap();

@@ -40,6 +40,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     Statement, TransactionTrait, sea_query::Expr,
 };
+use serde_json::value::RawValue;
 use shared::{
     dapr::{OutgoingEvent, PublishError, Sidecar},
     proto::{json, todo::task::v1 as pb},
@@ -322,10 +323,17 @@ impl Relay {
         Ok(())
     }
 
-    /// The row's CloudEvent, or why it cannot have one.
+    /// The row's CloudEvent, or why it cannot have one. Its data is the JSON
+    /// stored with the row, as it is (only checked to be JSON); a row from
+    /// before the JSON was stored has its payload encoded here.
     fn outgoing(&self, row: &outbox::Model) -> Result<OutgoingEvent, String> {
-        let event = pb::TaskEvent::decode(row.payload.as_slice()).map_err(|e| format!("payload: {e}"))?;
-        let data = json::to_value(&event).map_err(|e| format!("JSON: {e}"))?;
+        let data = match &row.data_json {
+            Some(text) => RawValue::from_string(text.clone()).map_err(|e| format!("data_json: {e}"))?,
+            None => {
+                let event = pb::TaskEvent::decode(row.payload.as_slice()).map_err(|e| format!("payload: {e}"))?;
+                json::to_raw(&event).map_err(|e| format!("JSON: {e}"))?
+            }
+        };
         Ok(OutgoingEvent {
             id: row.event_id.clone(),
             event_type: row.event_type.clone(),

@@ -21,10 +21,12 @@ use dapr::{
     client::{ClientOptions, TonicClientWithAuth},
     dapr::proto::runtime::v1::{PublishEventRequest, dapr_client::DaprClient},
 };
+use serde::Serialize;
+use serde_json::value::RawValue;
 use tonic::{metadata::MetadataValue, transport::Channel};
 
 /// One event to publish.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct OutgoingEvent {
     /// The CloudEvent id: the consumers' idempotency key.
     pub id: String,
@@ -38,32 +40,46 @@ pub struct OutgoingEvent {
     pub traceparent: Option<String>,
     /// Kafka record key: events with the same key stay in order.
     pub partition_key: String,
-    /// Proto3 JSON of the event message.
-    pub data: serde_json::Value,
+    /// Proto3 JSON of the event message, as text: published as it is.
+    pub data: Box<RawValue>,
 }
 
 impl OutgoingEvent {
-    /// The CloudEvent 1.0 JSON envelope.
-    pub fn to_cloud_event(&self) -> serde_json::Value {
-        let mut ce = serde_json::json!({
-            "specversion": "1.0",
-            "id": self.id,
-            "source": self.source,
-            "type": self.event_type,
-            "time": self.time.to_rfc3339_opts(SecondsFormat::Micros, true),
-            "datacontenttype": "application/json",
-            "data": self.data,
-        });
-        if let Some(subject) = &self.subject {
-            ce["subject"] = subject.clone().into();
-        }
-        if let Some(traceparent) = &self.traceparent {
+    /// The CloudEvent 1.0 JSON envelope, with `data` embedded as it is.
+    pub fn to_cloud_event(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(&Envelope {
+            specversion: "1.0",
+            id: &self.id,
+            source: &self.source,
+            event_type: &self.event_type,
+            time: self.time.to_rfc3339_opts(SecondsFormat::Micros, true),
+            datacontenttype: "application/json",
+            subject: self.subject.as_deref(),
             // daprd keeps both only when `traceid` is present (docs/dapr.md §3).
-            ce["traceparent"] = traceparent.clone().into();
-            ce["traceid"] = traceparent.clone().into();
-        }
-        ce
+            traceparent: self.traceparent.as_deref(),
+            traceid: self.traceparent.as_deref(),
+            data: &self.data,
+        })
     }
+}
+
+/// The CloudEvent as it is sent.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    specversion: &'static str,
+    id: &'a str,
+    source: &'a str,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    time: String,
+    datacontenttype: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traceparent: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traceid: Option<&'a str>,
+    data: &'a RawValue,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,8 +151,7 @@ impl Sidecar {
 
     /// Publishes `event` to `topic`; Ok once the sidecar acknowledged it.
     pub async fn publish(&self, topic: &str, event: &OutgoingEvent) -> Result<(), PublishError> {
-        let body =
-            serde_json::to_vec(&event.to_cloud_event()).map_err(|e| PublishError::NotAcknowledged(e.to_string()))?;
+        let body = event.to_cloud_event().map_err(|e| PublishError::NotAcknowledged(e.to_string()))?;
         let metadata = HashMap::from([("partitionKey".to_owned(), event.partition_key.clone())]);
         let mut request = tonic::Request::new(PublishEventRequest {
             pubsub_name: self.pubsub.clone(),
@@ -201,6 +216,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::unwrap_used)]
     fn the_envelope_carries_id_type_trace_and_json_data() {
         let event = OutgoingEvent {
             id: "e1".into(),
@@ -210,9 +226,9 @@ mod tests {
             time: DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default(),
             traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
             partition_key: "alice".into(),
-            data: serde_json::json!({"taskId": "1"}),
+            data: serde_json::value::to_raw_value(&serde_json::json!({"taskId": "1"})).unwrap(),
         };
-        let ce = event.to_cloud_event();
+        let ce: serde_json::Value = serde_json::from_slice(&event.to_cloud_event().unwrap()).unwrap();
         assert_eq!(ce["id"], "e1");
         assert_eq!(ce["type"], "todo.task.created.v1");
         assert_eq!(ce["datacontenttype"], "application/json");

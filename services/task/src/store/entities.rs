@@ -113,8 +113,11 @@ pub mod outbox {
         pub user_id: String,
         pub task_id: String,
         pub revision: i64,
-        /// The `TaskEvent`, protobuf-encoded.
+        /// The `TaskEvent`, protobuf-encoded (what the change feed serves).
         pub payload: Vec<u8>,
+        /// The same event as proto3 JSON text (what the relay publishes);
+        /// None in rows written before it was kept.
+        pub data_json: Option<String>,
         pub traceparent: Option<String>,
         pub create_time: i64,
         pub publish_time: Option<i64>,

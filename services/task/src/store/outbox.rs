@@ -7,7 +7,7 @@ use sea_orm::{
 };
 use shared::{
     auth::UserId,
-    proto::{time::date_time, todo::task::v1 as pb},
+    proto::{json, time::date_time, todo::task::v1 as pb},
 };
 
 use super::entities::outbox;
@@ -26,6 +26,8 @@ pub struct NewEvent {
 /// change itself).
 pub async fn append(conn: &impl ConnectionTrait, topic: &str, new: NewEvent) -> Result<(), DbErr> {
     let NewEvent { event, event_type, traceparent } = new;
+    // Encoded once, here, and published as it is by the relay.
+    let data_json = json::to_raw(&event).map_err(|e| DbErr::Custom(format!("event {}: {e}", event.event_id)))?;
     let create_time = event.occur_time.as_ref().and_then(date_time).map_or(0, to_micros);
     outbox::ActiveModel {
         event_id: Set(event.event_id.clone()),
@@ -35,6 +37,7 @@ pub async fn append(conn: &impl ConnectionTrait, topic: &str, new: NewEvent) -> 
         task_id: Set(event.task_id.clone()),
         revision: Set(event.revision),
         payload: Set(event.encode_to_vec()),
+        data_json: Set(Some(data_json.get().to_owned())),
         traceparent: Set(traceparent),
         create_time: Set(create_time),
         publish_time: Set(None),
