@@ -139,6 +139,7 @@ impl TelemetrySettings {
     }
 
     /// Tests: as [`TelemetrySettings::from_env`], printing only when `TEST_LOG` is set.
+    #[cfg(any(test, feature = "testing"))]
     pub fn for_tests() -> Self {
         Self { print_logs: var("TEST_LOG").is_some(), ..Self::from_env() }
     }

@@ -19,7 +19,8 @@
 //! - [`dapr`]: the Dapr callback router and the CloudEvent publisher.
 //! - [`event_types`]: the CloudEvent types the apps publish and route on.
 //! - [`shutdown`]: SIGTERM/SIGINT as a cancellation token.
-//! - [`testing`]: fresh databases for the services' tests.
+//! - `testing` (feature `testing`, for the services' tests only): fresh
+//!   databases, the real Dapr runtime around the apps, status readers.
 //! - [`recurrence`]: a repeating task's rule end to end — wire form,
 //!   validation, stored form, due dates and the date math — pure.
 //! - [`validation`]: a value that failed validation, named by its field.
@@ -40,6 +41,7 @@ pub mod recurrence;
 pub mod shutdown;
 pub mod status;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod validation;
 

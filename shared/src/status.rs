@@ -71,12 +71,14 @@ pub fn invalid_argument(reason: &str, violations: &[Violation]) -> Status {
     Status::with_error_details(Code::InvalidArgument, capped(&message, MAX_MESSAGE), details)
 }
 
-/// The reason of a status's `ErrorInfo`, if it has one (for tests and clients).
+/// The reason of a status's `ErrorInfo`, if it has one (what tests assert).
+#[cfg(any(test, feature = "testing"))]
 pub fn reason_of(status: &Status) -> Option<String> {
     status.get_details_error_info().map(|info| info.reason)
 }
 
 /// The fields named in a status's `BadRequest`, if it has one.
+#[cfg(any(test, feature = "testing"))]
 pub fn violated_fields(status: &Status) -> Vec<String> {
     status
         .get_details_bad_request()

@@ -91,6 +91,7 @@ pub fn init(service_name: &str, settings: &TelemetrySettings) -> TelemetryGuard 
 
 /// Tests: spans and trace propagation always (so `traceparent` flows as in
 /// production); log output only when `TEST_LOG` is set.
+#[cfg(any(test, feature = "testing"))]
 pub fn init_for_tests() {
     let _ = init("test", &TelemetrySettings::for_tests());
 }

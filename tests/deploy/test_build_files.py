@@ -21,13 +21,24 @@ def test_dockerfile_is_a_two_stage_build_to_distroless_nonroot():
     froms = re.findall(r"^FROM\s+(\S+)", text, re.M)
     assert froms == ["${RUST_IMAGE}", "${RUNTIME_IMAGE}"]
     build = re.search(r"RUN (--mount.*?)\n\n", text, re.S).group(1)
-    assert "cargo build --release --locked --workspace --bins" in build
+    assert "cargo build --release --locked --workspace --exclude integration-tests --bins" in build
     for cache in ("/usr/local/cargo/registry", "/src/target"):
         assert "type=cache" in build and cache in build, cache
     # BIN is declared after the build: one build layer serves every image.
     assert text.index("ARG BIN") > text.index("cargo build")
     assert re.search(r"^USER 65532:65532$", text, re.M)
     assert 'ENTRYPOINT ["/usr/local/bin/service"]' in text
+
+
+def test_the_shipped_binaries_build_without_the_test_only_features():
+    # The Dockerfile's build (the workspace without integration-tests) must
+    # not switch on shared/testing: its Kafka reader is the marker.
+    proc = subprocess.run(
+        ["cargo", "tree", "--workspace", "--exclude", "integration-tests", "-e", "normal", "-i", "rskafka"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )
+    assert "rskafka" not in proc.stdout, proc.stdout
+    assert "nothing to print" in proc.stderr, proc.stderr
 
 
 def test_dockerignore_keeps_the_context_small():

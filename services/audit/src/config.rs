@@ -54,6 +54,7 @@ impl Settings {
     }
 
     /// Port 0 on loopback, the given database, HS256 with `secret`.
+    #[cfg(any(test, feature = "testing"))]
     pub fn for_tests(database_url: &str, secret: &str) -> Self {
         Self {
             dapr_tokens: shared::config::DaprTokens::default(),

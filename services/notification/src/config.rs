@@ -75,6 +75,7 @@ impl Settings {
     }
 
     /// Port 0 on loopback, the given database and sidecar, HS256 with `secret`.
+    #[cfg(any(test, feature = "testing"))]
     pub fn for_tests(database_url: &str, sidecar: &str, secret: &str) -> Self {
         Self {
             dapr_tokens: shared::config::DaprTokens::default(),

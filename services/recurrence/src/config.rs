@@ -60,6 +60,7 @@ impl Settings {
     }
 
     /// Port 0 on loopback, the given sidecar.
+    #[cfg(any(test, feature = "testing"))]
     pub fn for_tests(sidecar: &str) -> Self {
         Self {
             dapr_tokens: shared::config::DaprTokens::default(),

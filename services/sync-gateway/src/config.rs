@@ -62,6 +62,7 @@ impl Settings {
     }
 
     /// Ports 0 on loopback; the task service through `sidecar`.
+    #[cfg(any(test, feature = "testing"))]
     pub fn for_tests(sidecar: &str, secret: &str, connection_buffer: usize) -> Self {
         Self {
             dapr_tokens: shared::config::DaprTokens::default(),
