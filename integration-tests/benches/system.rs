@@ -1,15 +1,23 @@
 //! `make bench`: figures for the task API and the event path, printed, not
 //! asserted (performance goals live here, not in timed tests).
 //!
-//! 1. The task API alone on PostgreSQL (every write also fills the outbox):
-//!    `CreateTask`, `GetTask` and `ListTasks` from `BENCH_CONCURRENCY`
-//!    concurrent callers over one HTTP/2 connection on loopback — throughput
-//!    and latency percentiles.
+//! 1. The task API alone on PostgreSQL (every write also fills the outbox),
+//!    each RPC beside what PostgreSQL itself does for it (`limits`): the
+//!    statements the service sends for that RPC, from a driver in the bench,
+//!    and the same work as one statement. Same server, data, callers and
+//!    concurrency (`BENCH_CONCURRENCY` over one HTTP/2 connection; a pool of
+//!    16 connections on both sides). RPCs: CreateTask for 8 users and for
+//!    1 user, GetTask, ListTasks (a page of 50, with and without a filter),
+//!    UpdateTask, CompleteTask.
 //! 2. The event path through the real runtime: task service (PostgreSQL) →
 //!    outbox relay → daprd → Kafka → daprd → a consumer. One change at a
 //!    time, from the `CreateTask` call until a subscriber's handler has it
 //!    and until it arrives on a sync gateway `Watch`; then a burst (how long
 //!    until every change has arrived), and many users at once.
+//!
+//! It ends with one line per figure, `BENCH <name> ours=<v> limit=<v>
+//! ratio=<ours/limit>` (calls per second against the better limit; latency
+//! figures carry no limit).
 //!
 //! Knobs: `BENCH_REQUESTS` (default 5000), `BENCH_CONCURRENCY` (32),
 //! `BENCH_EVENTS` (300), `BENCH_BURST` (2000). The PostgreSQL server is
@@ -17,12 +25,18 @@
 //! `TEST_DAPR_SCHEDULER` (`make bench` starts private ones, PostgreSQL with
 //! fsync on).
 
-use std::time::{Duration, Instant};
+#[path = "system/limits.rs"]
+mod limits;
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use anyhow::Context;
 use futures::StreamExt;
 use integration_tests::{as_user, mesh, subscriber, sync_gateway, task_service_on};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, sqlx::PgPool};
 use shared::{
     proto::todo::{
         sync::v1::{WatchRequest, sync_service_client::SyncServiceClient, watch_response::Kind},
@@ -47,13 +61,18 @@ impl Sample {
         sorted.get(rank.saturating_sub(1)).copied().unwrap_or_default()
     }
 
+    /// Calls per second.
+    fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.wall.as_secs_f64()
+    }
+
     fn print(&self) {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(
             "{:<34} {:>7} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
             self.name,
             self.latencies.len(),
-            self.latencies.len() as f64 / self.wall.as_secs_f64(),
+            self.rate(),
             ms(self.percentile(50.0)),
             ms(self.percentile(95.0)),
             ms(self.percentile(99.0)),
@@ -105,11 +124,19 @@ fn user(i: usize) -> String {
     format!("bench-user-{}", i % 16)
 }
 
+fn user8(i: usize) -> String {
+    format!("bench-user-{}", i % 8)
+}
+
+fn one_user(_: usize) -> String {
+    "bench-user-solo".to_owned()
+}
+
 fn new_task(i: usize) -> pb::CreateTaskRequest {
     pb::CreateTaskRequest {
         task: Some(pb::Task {
             title: format!("task {i}"),
-            priority: (i % 5) as i32,
+            priority: (i % 5) as i32 + 1,
             tags: vec![],
             ..Default::default()
         }),
@@ -117,59 +144,151 @@ fn new_task(i: usize) -> pb::CreateTaskRequest {
     }
 }
 
-async fn api(requests: usize, concurrency: usize) -> anyhow::Result<()> {
-    let (service, _db) = task_service_on(Backend::Postgres, None).await;
-    let client = TaskServiceClient::connect(format!("http://{}", service.addr)).await?;
+/// One RPC beside its limits: prints the three rows and keeps the figure
+/// for the closing `BENCH` line (ours / the better limit, by throughput).
+struct Compared {
+    name: &'static str,
+    ours: Sample,
+    limits: Vec<Sample>,
+}
 
-    let names = std::sync::Arc::new(std::sync::Mutex::new(vec![String::new(); requests]));
-    let (c, n) = (client.clone(), names.clone());
-    let create = measure("CreateTask", requests, concurrency, move |i| {
-        let (mut c, n) = (c.clone(), n.clone());
+impl Compared {
+    fn print(&self) {
+        self.ours.print();
+        for limit in &self.limits {
+            limit.print();
+        }
+    }
+
+    fn bench_line(&self) -> String {
+        let ours = self.ours.rate();
+        let limit = self.limits.iter().map(Sample::rate).fold(0.0, f64::max);
+        format!("BENCH {} ours={ours:.0} limit={limit:.0} ratio={:.2}", self.name, ours / limit.max(f64::MIN_POSITIVE))
+    }
+}
+
+/// CreateTask for `users` users, then the same statements and the one-trip
+/// form for the same users.
+async fn create(
+    client: &TaskServiceClient<Channel>,
+    pool: &PgPool,
+    name: &'static str,
+    requests: usize,
+    concurrency: usize,
+    users: fn(usize) -> String,
+) -> anyhow::Result<(Compared, Vec<(String, String)>)> {
+    let created = Arc::new(Mutex::new(vec![(String::new(), String::new()); requests]));
+    let (c, made) = (client.clone(), created.clone());
+    let ours = measure(name, requests, concurrency, move |i| {
+        let (mut c, made) = (c.clone(), made.clone());
         async move {
-            let task = c.create_task(as_user(&user(i), new_task(i))).await?.into_inner();
-            if let Ok(mut names) = n.lock() {
-                names[i] = task.name;
+            let task = c.create_task(as_user(&users(i), new_task(i))).await?.into_inner();
+            if let Ok(mut made) = made.lock() {
+                made[i] = (users(i), task.name.trim_start_matches("tasks/").to_owned());
             }
             Ok(())
         }
     })
     .await?;
+    let limits = vec![
+        limits::create_as_sent(pool.clone(), requests, concurrency, users).await?,
+        limits::create_one_trip(pool.clone(), requests, concurrency, users).await?,
+    ];
+    let created = created.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+    Ok((Compared { name, ours, limits }, created))
+}
 
-    let names: Vec<String> = names.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
-    let names = std::sync::Arc::new(names);
-    let c = client.clone();
-    let get = measure("GetTask", requests, concurrency, move |i| {
-        let (mut c, names) = (c.clone(), names.clone());
+async fn api(requests: usize, concurrency: usize) -> anyhow::Result<Vec<String>> {
+    let (service, db) = task_service_on(Backend::Postgres, None).await;
+    let pool = db.get_postgres_connection_pool().clone();
+    let client = TaskServiceClient::connect(format!("http://{}", service.addr)).await?;
+    let mut compared = Vec::new();
+
+    let (create8, targets) = create(&client, &pool, "CreateTask_8_users", requests, concurrency, user8).await?;
+    compared.push(create8);
+    let (create1, _) = create(&client, &pool, "CreateTask_1_user", requests / 5, concurrency, one_user).await?;
+    compared.push(create1);
+
+    let targets = Arc::new(targets);
+    let (c, t) = (client.clone(), targets.clone());
+    let ours = measure("GetTask", targets.len(), concurrency, move |i| {
+        let (mut c, t) = (c.clone(), t.clone());
         async move {
-            let request = pb::GetTaskRequest { name: names[i].clone() };
-            c.get_task(as_user(&user(i), request)).await?;
+            let (user, id) = &t[i];
+            c.get_task(as_user(user, pb::GetTaskRequest { name: format!("tasks/{id}") })).await?;
             Ok(())
         }
     })
     .await?;
+    let limits = limits::get(pool.clone(), targets.clone(), concurrency).await?.into();
+    compared.push(Compared { name: "GetTask", ours, limits });
 
-    let c = client.clone();
-    let list = measure("ListTasks (page 50, filtered)", requests / 5, concurrency, move |i| {
-        let mut c = c.clone();
+    for (name, filter, order_by, condition, order) in [
+        ("ListTasks_50", "", "", "TRUE", "create_time ASC"),
+        (
+            "ListTasks_50_filtered",
+            "state = OPEN AND priority >= MEDIUM",
+            "priority desc, create_time",
+            "state = 1 AND priority >= 3",
+            "priority DESC, create_time ASC",
+        ),
+    ] {
+        let c = client.clone();
+        let ours = measure(name, requests / 5, concurrency, move |i| {
+            let mut c = c.clone();
+            async move {
+                let request = pb::ListTasksRequest {
+                    page_size: 50,
+                    filter: filter.into(),
+                    order_by: order_by.into(),
+                    ..Default::default()
+                };
+                c.list_tasks(as_user(&user8(i), request)).await?;
+                Ok(())
+            }
+        })
+        .await?;
+        let limits = limits::list(pool.clone(), requests / 5, concurrency, user8, condition, order).await?.into();
+        compared.push(Compared { name, ours, limits });
+    }
+
+    let (c, t) = (client.clone(), targets.clone());
+    let ours = measure("UpdateTask", targets.len(), concurrency, move |i| {
+        let (mut c, t) = (c.clone(), t.clone());
         async move {
-            let request = pb::ListTasksRequest {
-                page_size: 50,
-                filter: "state = OPEN AND priority >= MEDIUM".into(),
-                order_by: "priority desc, create_time".into(),
-                ..Default::default()
-            };
-            c.list_tasks(as_user(&user(i), request)).await?;
+            let (user, id) = &t[i];
+            let task = pb::Task { name: format!("tasks/{id}"), title: format!("renamed {i}"), ..Default::default() };
+            let mask = prost_types::FieldMask { paths: vec!["title".into()] };
+            let request = pb::UpdateTaskRequest { task: Some(task), update_mask: Some(mask), etag: String::new() };
+            c.update_task(as_user(user, request)).await?;
             Ok(())
         }
     })
     .await?;
+    let [as_sent, one_trip] = limits::update(pool.clone(), targets.clone(), concurrency).await?;
+    compared.push(Compared { name: "UpdateTask", ours, limits: vec![as_sent, one_trip] });
+
+    let (c, t) = (client.clone(), targets.clone());
+    let ours = measure("CompleteTask", targets.len(), concurrency, move |i| {
+        let (mut c, t) = (c.clone(), t.clone());
+        async move {
+            let (user, id) = &t[i];
+            let request = pb::CompleteTaskRequest { name: format!("tasks/{id}"), etag: String::new() };
+            c.complete_task(as_user(user, request)).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    // CompleteTask sends the statements UpdateTask sends.
+    let limits = limits::update(pool.clone(), targets.clone(), concurrency).await?.into();
+    compared.push(Compared { name: "CompleteTask", ours, limits });
 
     header();
-    for sample in [create, get, list] {
-        sample.print();
+    for c in &compared {
+        c.print();
     }
     service.stop().await;
-    Ok(())
+    Ok(compared.iter().map(Compared::bench_line).collect())
 }
 
 async fn next_change(
@@ -233,7 +352,7 @@ async fn to_subscriber(
     Ok(Sample { name: "create → subscriber, one at a time", latencies, wall: started.elapsed() })
 }
 
-async fn event_path(events: usize, burst: usize) -> anyhow::Result<()> {
+async fn event_path(events: usize, burst: usize) -> anyhow::Result<Vec<String>> {
     let mesh = mesh().await;
     let (mut task_sidecar, mut gateway_sidecar) = (mesh.sidecar("task"), mesh.sidecar("sync-gateway"));
     let mut sub_sidecar = mesh.sidecar("subscriber");
@@ -320,7 +439,14 @@ async fn event_path(events: usize, burst: usize) -> anyhow::Result<()> {
     gateway.stop().await;
     sub.stop().await;
     task.stop().await;
-    Ok(())
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    Ok(vec![
+        format!("BENCH event_commit_to_subscriber_p50_ms ours={:.1}", ms(to_subscriber.percentile(50.0))),
+        format!("BENCH event_commit_to_subscriber_p99_ms ours={:.1}", ms(to_subscriber.percentile(99.0))),
+        format!("BENCH event_commit_to_watch_p50_ms ours={:.1}", ms(one_at_a_time.percentile(50.0))),
+        format!("BENCH event_commit_to_watch_p99_ms ours={:.1}", ms(one_at_a_time.percentile(99.0))),
+        format!("BENCH events_acknowledged_per_s ours={:.0}", burst as f64 / drained.as_secs_f64()),
+    ])
 }
 
 #[tokio::main]
@@ -334,9 +460,13 @@ async fn main() -> anyhow::Result<()> {
         "tasks platform benchmarks: PostgreSQL, loopback, {} cores visible",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
-    println!("\n== task API, {concurrency} concurrent callers ==");
-    api(requests, concurrency).await?;
+    println!("\n== task API, {concurrency} concurrent callers, each RPC beside PostgreSQL doing its SQL ==");
+    let mut bench_lines = api(requests, concurrency).await?;
     println!("\n== event path: outbox relay → daprd → Kafka → daprd → subscriber / sync gateway → Watch ==");
-    event_path(events, burst).await?;
+    bench_lines.extend(event_path(events, burst).await?);
+    println!();
+    for line in bench_lines {
+        println!("{line}");
+    }
     Ok(())
 }

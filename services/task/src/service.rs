@@ -82,15 +82,7 @@ impl TaskService {
         content.check().map_err(|e| Error::from_invalid("INVALID_TASK", "task", e))?;
         content.anchor_series();
         let tx = self.db.begin().await?;
-        // First, so concurrent creates of this user queue here and the
-        // request-id lookup below sees whatever the previous one committed.
         let revision = store::next_revision(&tx, user).await?;
-        if let Some(request_id) = &request_id
-            && let Some(existing) = task_rows::find_by_request_id(&tx, user, request_id).await?
-        {
-            tx.rollback().await?;
-            return Ok(existing);
-        }
         check_tags_exist(&tx, user, &content.tags).await?;
         let now = now();
         let id = TaskId::new();
@@ -107,9 +99,12 @@ impl TaskService {
             revision,
             series,
         };
+        // A repeated request id is refused by the unique index on (user,
+        // request id), after waiting for the first request's transaction: no
+        // lookup is needed on the way of every create.
         if let Err(err) = task_rows::insert(&tx, &task, request_id.as_deref()).await {
             tx.rollback().await?;
-            // Lost a race on the same request id: the winner's task is the answer.
+            // The request was made before (or is being made): its task is the answer.
             if let (true, Some(request_id)) = (is_unique_violation(&err), &request_id)
                 && let Some(existing) = task_rows::find_by_request_id(&self.db, user, request_id).await?
             {

@@ -2,9 +2,7 @@
 //! transaction as the change. Publishing the rows through Dapr is the relay's job.
 
 use prost::Message;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use shared::{
     auth::UserId,
     proto::{json, time::date_time, todo::task::v1 as pb},
@@ -29,7 +27,7 @@ pub async fn append(conn: &impl ConnectionTrait, topic: &str, new: NewEvent) -> 
     // Encoded once, here, and published as it is by the relay.
     let data_json = json::to_raw(&event).map_err(|e| DbErr::Custom(format!("event {}: {e}", event.event_id)))?;
     let create_time = event.occur_time.as_ref().and_then(date_time).map_or(0, to_micros);
-    outbox::ActiveModel {
+    let row = outbox::ActiveModel {
         event_id: Set(event.event_id.clone()),
         event_type: Set(event_type.to_owned()),
         topic: Set(topic.to_owned()),
@@ -42,9 +40,9 @@ pub async fn append(conn: &impl ConnectionTrait, topic: &str, new: NewEvent) -> 
         create_time: Set(create_time),
         publish_time: Set(None),
         ..Default::default()
-    }
-    .insert(conn)
-    .await?;
+    };
+    // Nothing is read back: RETURNING the row would send its payload back too.
+    outbox::Entity::insert(row).exec_without_returning(conn).await?;
     Ok(())
 }
 

@@ -76,9 +76,12 @@ pub async fn insert(conn: &impl ConnectionTrait, task: &Task, request_id: Option
 /// `tags_changed`, its tag set.
 pub async fn update(conn: &impl ConnectionTrait, task: &Task, tags_changed: bool) -> Result<(), DbErr> {
     let row = to_row(task)?;
+    let id = row.id.clone();
     let mut model = row.into_active_model().reset_all();
+    model.id = sea_orm::ActiveValue::NotSet;
     model.create_request_id = sea_orm::ActiveValue::NotSet;
-    model.update(conn).await?;
+    // update_many: no RETURNING of the row just written.
+    tasks::Entity::update_many().set(model).filter(tasks::Column::Id.eq(id)).exec(conn).await?;
     if tags_changed {
         write_tags(conn, task, true).await?;
     }

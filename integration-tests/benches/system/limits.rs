@@ -1,0 +1,277 @@
+//! What PostgreSQL itself can do for each RPC: a driver in the bench that
+//! sends the statements the task service sends for that RPC (the same SQL,
+//! the same number of round trips, prepared as sqlx prepares them, over a
+//! pool as large as the service's) and, for comparison, the same work as a
+//! single statement (one round trip). Measured with the same callers,
+//! concurrency and data as the RPC, on the same server.
+//!
+//! The statements were read from the server's log (`log_statement = all`)
+//! while the service answered each RPC once; if the store changes what it
+//! sends, these must change with it.
+
+use std::sync::Arc;
+
+use sea_orm::sqlx::{self, PgPool, Row};
+
+use super::{Sample, measure};
+
+/// The columns of `tasks`, in the order the service reads and writes them.
+const TASK_COLUMNS: &str = "id, user_id, title, description, state, priority, due_local, due_time_zone, due_sort, \
+     reminders, recurrence, create_time, update_time, complete_sort, delete_time, revision, create_request_id, \
+     series_id, occurrence_index";
+
+/// What the service stores as the sort key of "no due" and "not completed".
+const NONE: i64 = i64::MAX;
+
+const NEXT_REVISION: &str = "INSERT INTO user_revisions (user_id, revision) VALUES ($1, 1) \
+     ON CONFLICT (user_id) DO UPDATE SET revision = user_revisions.revision + 1 RETURNING revision";
+
+const INSERT_OUTBOX: &str = "INSERT INTO outbox (event_id, event_type, topic, user_id, task_id, revision, payload, \
+     data_json, traceparent, create_time, publish_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, NULL)";
+
+const TAGS_OF: &str = "SELECT task_id, tag_id, user_id FROM task_tags WHERE task_id = ANY($1)";
+
+/// An event of the size the service stores (protobuf payload and JSON).
+fn event_bytes() -> (Vec<u8>, String) {
+    (vec![7u8; 140], format!("{{\"eventId\":\"{}\",\"task\":{{\"title\":\"{}\"}}}}", "e".repeat(36), "t".repeat(180)))
+}
+
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+async fn insert_task_as_sent(
+    tx: &mut sqlx::PgConnection,
+    user: &str,
+    id: &str,
+    title: &str,
+    revision: i64,
+) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, '', 1, 2, NULL, NULL, {NONE}, '[]', NULL, $4, $4, \
+         {NONE}, NULL, $5, $6, NULL, 0)"
+    );
+    let now = now_micros();
+    sqlx::query(&sql).bind(id).bind(user).bind(title).bind(now).bind(revision).bind(id).execute(tx).await?;
+    Ok(())
+}
+
+async fn insert_outbox(
+    tx: &mut sqlx::PgConnection,
+    user: &str,
+    task_id: &str,
+    revision: i64,
+) -> Result<(), sqlx::Error> {
+    let (payload, json) = event_bytes();
+    sqlx::query(INSERT_OUTBOX)
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind("todo.task.created.v1")
+        .bind("task-events")
+        .bind(user)
+        .bind(task_id)
+        .bind(revision)
+        .bind(payload)
+        .bind(json)
+        .bind(now_micros())
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// CreateTask as the service sends it: BEGIN, the user's next revision, the
+/// task (a repeated request id is caught by its unique index), its event,
+/// COMMIT (5 round trips).
+pub async fn create_as_sent(
+    pool: PgPool,
+    n: usize,
+    concurrency: usize,
+    user: fn(usize) -> String,
+) -> anyhow::Result<Sample> {
+    measure("  limit: same SQL (5 round trips)", n, concurrency, move |i| {
+        let pool = pool.clone();
+        async move {
+            let user = user(i);
+            let id = uuid::Uuid::now_v7().to_string();
+            let mut tx = pool.begin().await?;
+            let revision: i64 = sqlx::query(NEXT_REVISION).bind(&user).fetch_one(&mut *tx).await?.try_get(0)?;
+            insert_task_as_sent(&mut tx, &user, &id, &format!("limit {i}"), revision).await?;
+            insert_outbox(&mut tx, &user, &id, revision).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// The same three writes as one statement (one round trip, its own
+/// transaction).
+pub async fn create_one_trip(
+    pool: PgPool,
+    n: usize,
+    concurrency: usize,
+    user: fn(usize) -> String,
+) -> anyhow::Result<Sample> {
+    let sql = Arc::new(format!(
+        "WITH rev AS ({NEXT_REVISION}), \
+         t AS (INSERT INTO tasks ({TASK_COLUMNS}) SELECT $2, $1, $3, '', 1, 2, NULL, NULL, {NONE}, '[]', NULL, $4, \
+               $4, {NONE}, NULL, rev.revision, $2, NULL, 0 FROM rev RETURNING id, revision) \
+         INSERT INTO outbox (event_id, event_type, topic, user_id, task_id, revision, payload, data_json, \
+               traceparent, create_time, publish_time) \
+         SELECT $5, 'todo.task.created.v1', 'task-events', $1, t.id, t.revision, $6, $7, NULL, $4, NULL FROM t"
+    ));
+    measure("  limit: one round trip", n, concurrency, move |i| {
+        let (pool, sql) = (pool.clone(), sql.clone());
+        async move {
+            let (payload, json) = event_bytes();
+            sqlx::query(&sql)
+                .bind(user(i))
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(format!("limit {i}"))
+                .bind(now_micros())
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(payload)
+                .bind(json)
+                .execute(&pool)
+                .await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// GetTask as sent: the task, then its tags (2 round trips); and as one
+/// statement with the tags aggregated in.
+pub async fn get(pool: PgPool, targets: Arc<Vec<(String, String)>>, concurrency: usize) -> anyhow::Result<[Sample; 2]> {
+    let n = targets.len();
+    let (p, t) = (pool.clone(), targets.clone());
+    let as_sent = measure("  limit: same SQL (2 round trips)", n, concurrency, move |i| {
+        let (pool, targets) = (p.clone(), t.clone());
+        async move {
+            let (user, id) = &targets[i];
+            let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2 LIMIT $3");
+            let row = sqlx::query(&sql).bind(id).bind(user).bind(1_i64).fetch_one(&pool).await?;
+            let id: String = row.try_get(0)?;
+            sqlx::query(TAGS_OF).bind(vec![id]).fetch_all(&pool).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let one_trip = measure("  limit: one round trip", n, concurrency, move |i| {
+        let (pool, targets) = (pool.clone(), targets.clone());
+        async move {
+            let (user, id) = &targets[i];
+            let sql = format!(
+                "SELECT {TASK_COLUMNS}, ARRAY(SELECT tag_id FROM task_tags WHERE task_id = tasks.id) AS tags \
+                 FROM tasks WHERE id = $1 AND user_id = $2"
+            );
+            sqlx::query(&sql).bind(id).bind(user).fetch_one(&pool).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    Ok([as_sent, one_trip])
+}
+
+/// ListTasks, a page of 50 (with `condition` as the filter), as sent: the
+/// page, then the tags of its tasks (2 round trips); and as one statement.
+pub async fn list(
+    pool: PgPool,
+    n: usize,
+    concurrency: usize,
+    user: fn(usize) -> String,
+    condition: &'static str,
+    order: &'static str,
+) -> anyhow::Result<[Sample; 2]> {
+    let page = Arc::new(format!(
+        "SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = $1 AND {condition} AND delete_time IS NULL \
+         ORDER BY {order}, id ASC LIMIT 51"
+    ));
+    let with_tags = Arc::new(format!(
+        "SELECT {TASK_COLUMNS}, ARRAY(SELECT tag_id FROM task_tags WHERE task_id = tasks.id) AS tags FROM tasks \
+         WHERE user_id = $1 AND {condition} AND delete_time IS NULL ORDER BY {order}, id ASC LIMIT 51"
+    ));
+    let (p, s) = (pool.clone(), page.clone());
+    let as_sent = measure("  limit: same SQL (2 round trips)", n, concurrency, move |i| {
+        let (pool, page) = (p.clone(), s.clone());
+        async move {
+            let rows = sqlx::query(&page).bind(user(i)).fetch_all(&pool).await?;
+            let ids = rows.iter().take(50).map(|r| r.try_get::<String, _>(0)).collect::<Result<Vec<_>, _>>()?;
+            sqlx::query(TAGS_OF).bind(ids).fetch_all(&pool).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let one_trip = measure("  limit: one round trip", n, concurrency, move |i| {
+        let (pool, sql) = (pool.clone(), with_tags.clone());
+        async move {
+            sqlx::query(&sql).bind(user(i)).fetch_all(&pool).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    Ok([as_sent, one_trip])
+}
+
+/// UpdateTask (and CompleteTask, which sends the same statements) as sent:
+/// BEGIN, the next revision, the task, its tags, the update, the event,
+/// COMMIT (7 round trips); and as one statement.
+pub async fn update(
+    pool: PgPool,
+    targets: Arc<Vec<(String, String)>>,
+    concurrency: usize,
+) -> anyhow::Result<[Sample; 2]> {
+    let n = targets.len();
+    let (p, t) = (pool.clone(), targets.clone());
+    let as_sent = measure("  limit: same SQL (7 round trips)", n, concurrency, move |i| {
+        let (pool, targets) = (p.clone(), t.clone());
+        async move {
+            let (user, id) = &targets[i];
+            let mut tx = pool.begin().await?;
+            let revision: i64 = sqlx::query(NEXT_REVISION).bind(user).fetch_one(&mut *tx).await?.try_get(0)?;
+            let select = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2 LIMIT $3");
+            sqlx::query(&select).bind(id).bind(user).bind(1_i64).fetch_one(&mut *tx).await?;
+            sqlx::query(TAGS_OF).bind(vec![id.clone()]).fetch_all(&mut *tx).await?;
+            let update = format!(
+                "UPDATE tasks SET user_id = $1, title = $2, description = '', state = 1, priority = 2, \
+                 due_local = NULL, due_time_zone = NULL, due_sort = {NONE}, reminders = '[]', recurrence = NULL, \
+                 create_time = create_time, update_time = $3, complete_sort = {NONE}, delete_time = NULL, \
+                 revision = $4, series_id = NULL, occurrence_index = 0 WHERE id = $5 RETURNING {TASK_COLUMNS}"
+            );
+            let now = now_micros();
+            let title = format!("renamed {i}");
+            sqlx::query(&update).bind(user).bind(title).bind(now).bind(revision).bind(id).fetch_one(&mut *tx).await?;
+            insert_outbox(&mut tx, user, id, revision).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let sql = Arc::new(format!(
+        "WITH rev AS ({NEXT_REVISION}), \
+         u AS (UPDATE tasks SET title = $3, update_time = $4, revision = rev.revision FROM rev \
+               WHERE tasks.id = $2 AND tasks.user_id = $1 RETURNING tasks.id, tasks.revision) \
+         INSERT INTO outbox (event_id, event_type, topic, user_id, task_id, revision, payload, data_json, \
+               traceparent, create_time, publish_time) \
+         SELECT $5, 'todo.task.updated.v1', 'task-events', $1, u.id, u.revision, $6, $7, NULL, $4, NULL FROM u"
+    ));
+    let one_trip = measure("  limit: one round trip", n, concurrency, move |i| {
+        let (pool, targets, sql) = (pool.clone(), targets.clone(), sql.clone());
+        async move {
+            let (user, id) = &targets[i];
+            let (payload, json) = event_bytes();
+            sqlx::query(&sql)
+                .bind(user)
+                .bind(id)
+                .bind(format!("renamed again {i}"))
+                .bind(now_micros())
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(payload)
+                .bind(json)
+                .execute(&pool)
+                .await?;
+            Ok(())
+        }
+    })
+    .await?;
+    Ok([as_sent, one_trip])
+}
