@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, Order, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    IntoActiveModel, Order, QueryFilter, QueryOrder, QueryResult, QuerySelect, Select, SelectModel, Selector, Set,
     sea_query::{Expr, Func, LikeExpr, Query, SimpleExpr},
 };
 use shared::{
@@ -39,13 +39,41 @@ pub struct ListQuery {
 }
 
 pub async fn find(conn: &impl ConnectionTrait, user: &UserId, id: TaskId) -> Result<Option<Task>, DbErr> {
-    let Some(row) =
-        tasks::Entity::find_by_id(id.as_stored()).filter(tasks::Column::UserId.eq(user.as_str())).one(conn).await?
-    else {
-        return Ok(None);
+    let select = tasks::Entity::find_by_id(id.as_stored()).filter(tasks::Column::UserId.eq(user.as_str()));
+    with_tags(select, conn).one(conn).await?.map(RowWithTags::into_task).transpose()
+}
+
+/// A task's row and its tag ids, read in one statement.
+struct RowWithTags {
+    row: tasks::Model,
+    /// The task's tag ids, comma-separated (None without tags).
+    tag_ids: Option<String>,
+}
+
+impl FromQueryResult for RowWithTags {
+    fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+        Ok(Self { row: tasks::Model::from_query_result(res, pre)?, tag_ids: res.try_get(pre, "tag_ids")? })
+    }
+}
+
+impl RowWithTags {
+    fn into_task(self) -> Result<Task, DbErr> {
+        let mut tags: Vec<TagId> =
+            self.tag_ids.iter().flat_map(|ids| ids.split(',')).filter_map(TagId::from_stored).collect();
+        tags.sort();
+        let mut by_task = HashMap::from([(self.row.id.clone(), tags)]);
+        from_row(self.row, &mut by_task)
+    }
+}
+
+/// `select` with each task's tags aggregated into the same row: a task and
+/// its tags in one round trip, not two.
+fn with_tags(select: Select<tasks::Entity>, conn: &impl ConnectionTrait) -> Selector<SelectModel<RowWithTags>> {
+    let aggregate = match conn.get_database_backend() {
+        DbBackend::Postgres => "(SELECT string_agg(tag_id, ',') FROM task_tags WHERE task_tags.task_id = tasks.id)",
+        _ => "(SELECT group_concat(tag_id, ',') FROM task_tags WHERE task_tags.task_id = tasks.id)",
     };
-    let mut tags = load_tags(conn, std::slice::from_ref(&row.id)).await?;
-    from_row(row, &mut tags).map(Some)
+    select.column_as(Expr::cust(aggregate), "tag_ids").into_model::<RowWithTags>()
 }
 
 pub async fn find_by_request_id(
@@ -53,16 +81,10 @@ pub async fn find_by_request_id(
     user: &UserId,
     request_id: &str,
 ) -> Result<Option<Task>, DbErr> {
-    let Some(row) = tasks::Entity::find()
+    let select = tasks::Entity::find()
         .filter(tasks::Column::UserId.eq(user.as_str()))
-        .filter(tasks::Column::CreateRequestId.eq(request_id))
-        .one(conn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let mut tags = load_tags(conn, std::slice::from_ref(&row.id)).await?;
-    from_row(row, &mut tags).map(Some)
+        .filter(tasks::Column::CreateRequestId.eq(request_id));
+    with_tags(select, conn).one(conn).await?.map(RowWithTags::into_task).transpose()
 }
 
 pub async fn insert(conn: &impl ConnectionTrait, task: &Task, request_id: Option<&str>) -> Result<(), DbErr> {
@@ -104,25 +126,6 @@ async fn write_tags(conn: &impl ConnectionTrait, task: &Task, replace: bool) -> 
     Ok(())
 }
 
-/// Tag ids per task id.
-async fn load_tags(conn: &impl ConnectionTrait, task_ids: &[String]) -> Result<HashMap<String, Vec<TagId>>, DbErr> {
-    let mut by_task: HashMap<String, Vec<TagId>> = HashMap::new();
-    if task_ids.is_empty() {
-        return Ok(by_task);
-    }
-    let rows =
-        task_tags::Entity::find().filter(task_tags::Column::TaskId.is_in(task_ids.iter().cloned())).all(conn).await?;
-    for row in rows {
-        if let Some(tag) = TagId::from_stored(&row.tag_id) {
-            by_task.entry(row.task_id).or_default().push(tag);
-        }
-    }
-    for tags in by_task.values_mut() {
-        tags.sort();
-    }
-    Ok(by_task)
-}
-
 /// Ids of `user`'s tasks carrying `tag`.
 pub async fn tasks_with_tag(conn: &impl ConnectionTrait, user: &UserId, tag: TagId) -> Result<Vec<TaskId>, DbErr> {
     Ok(task_tags::Entity::find()
@@ -152,17 +155,16 @@ pub async fn list(
     for (field, direction) in &query.order.0 {
         select = select.order_by(order_column(*field), order(*direction));
     }
-    let mut rows = select.order_by(tasks::Column::Id, Order::Asc).limit(query.page_size + 1).all(conn).await?;
+    let select = select.order_by(tasks::Column::Id, Order::Asc).limit(query.page_size + 1);
+    let mut rows = with_tags(select, conn).all(conn).await?;
 
     let more = rows.len() as u64 > query.page_size;
     rows.truncate(query.page_size as usize);
     let next = match (more, rows.last()) {
-        (true, Some(last)) => Some(position_of(&query.order, last)),
+        (true, Some(last)) => Some(position_of(&query.order, &last.row)),
         _ => None,
     };
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let mut tags = load_tags(conn, &ids).await?;
-    let tasks = rows.into_iter().map(|row| from_row(row, &mut tags)).collect::<Result<Vec<_>, _>>()?;
+    let tasks = rows.into_iter().map(RowWithTags::into_task).collect::<Result<Vec<_>, _>>()?;
     Ok((tasks, next))
 }
 
