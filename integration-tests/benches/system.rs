@@ -36,7 +36,7 @@ use std::{
 use anyhow::Context;
 use futures::StreamExt;
 use integration_tests::{as_user, mesh, subscriber, sync_gateway, task_service_on};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, sqlx::PgPool};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use shared::{
     proto::todo::{
         sync::v1::{WatchRequest, sync_service_client::SyncServiceClient, watch_response::Kind},
@@ -171,7 +171,7 @@ impl Compared {
 /// form for the same users.
 async fn create(
     client: &TaskServiceClient<Channel>,
-    pool: &PgPool,
+    pool: &limits::Connections,
     name: &'static str,
     requests: usize,
     concurrency: usize,
@@ -200,7 +200,8 @@ async fn create(
 
 async fn api(requests: usize, concurrency: usize) -> anyhow::Result<Vec<String>> {
     let (service, db) = task_service_on(Backend::Postgres, None).await;
-    let pool = db.get_postgres_connection_pool().clone();
+    let options = db.get_postgres_connection_pool().connect_options();
+    let pool = limits::Connections::open(&options, concurrency).await?;
     let client = TaskServiceClient::connect(format!("http://{}", service.addr)).await?;
     let mut compared = Vec::new();
 

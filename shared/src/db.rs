@@ -18,6 +18,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     }
     let mut options = ConnectOptions::new(url.to_owned());
     options.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(10));
+    // sqlx would ping the server before handing out each connection: a round
+    // trip more per query or transaction. A connection that broke since is
+    // found by the query itself (UNAVAILABLE, retryable) and not reused.
+    options.test_before_acquire(false);
     if url.starts_with("sqlite:") {
         // SQLite has one writer at a time; a small pool avoids busy waits.
         options.max_connections(if url.contains(":memory:") { 1 } else { 4 });

@@ -1,9 +1,10 @@
-//! What PostgreSQL itself can do for each RPC: a driver in the bench that
-//! sends the statements the task service sends for that RPC (the same SQL,
-//! the same number of round trips, prepared as sqlx prepares them, over a
-//! pool as large as the service's) and, for comparison, the same work as a
-//! single statement (one round trip). Measured with the same callers,
-//! concurrency and data as the RPC, on the same server.
+//! What PostgreSQL itself can do for each RPC, as pgbench would measure it:
+//! a driver in the bench that sends the statements the task service sends
+//! for that RPC (the same SQL, the same number of round trips, prepared) and,
+//! for comparison, the same work as a single statement (one round trip).
+//! Each caller has a connection of its own, with nothing else on it (no
+//! pool, so none of the pool's pings): the same callers, concurrency and data
+//! as the RPC, on the same server.
 //!
 //! The statements were read from the server's log (`log_statement = all`)
 //! while the service answered each RPC once; if the store changes what it
@@ -11,7 +12,8 @@
 
 use std::sync::Arc;
 
-use sea_orm::sqlx::{self, PgPool, Row};
+use sea_orm::sqlx::{self, Connection, PgConnection, Row, postgres::PgConnectOptions};
+use tokio::sync::Mutex;
 
 use super::{Sample, measure};
 
@@ -35,6 +37,25 @@ const TAG_IDS: &str = "(SELECT string_agg(tag_id, ',') FROM task_tags WHERE task
 /// An event of the size the service stores (protobuf payload and JSON).
 fn event_bytes() -> (Vec<u8>, String) {
     (vec![7u8; 140], format!("{{\"eventId\":\"{}\",\"task\":{{\"title\":\"{}\"}}}}", "e".repeat(36), "t".repeat(180)))
+}
+
+/// One connection per caller: caller `i % len` uses `connections[i % len]`
+/// (the bench's callers take every `len`-th index, so each has its own).
+#[derive(Clone)]
+pub struct Connections(Arc<Vec<Mutex<PgConnection>>>);
+
+impl Connections {
+    pub async fn open(options: &PgConnectOptions, callers: usize) -> anyhow::Result<Self> {
+        let mut connections = Vec::with_capacity(callers);
+        for _ in 0..callers {
+            connections.push(Mutex::new(PgConnection::connect_with(options).await?));
+        }
+        Ok(Self(Arc::new(connections)))
+    }
+
+    async fn of(&self, i: usize) -> tokio::sync::MutexGuard<'_, PgConnection> {
+        self.0[i % self.0.len()].lock().await
+    }
 }
 
 fn now_micros() -> i64 {
@@ -83,17 +104,18 @@ async fn insert_outbox(
 /// task (a repeated request id is caught by its unique index), its event,
 /// COMMIT (5 round trips).
 pub async fn create_as_sent(
-    pool: PgPool,
+    connections: Connections,
     n: usize,
     concurrency: usize,
     user: fn(usize) -> String,
 ) -> anyhow::Result<Sample> {
     measure("  limit: same SQL (5 round trips)", n, concurrency, move |i| {
-        let pool = pool.clone();
+        let conns = connections.clone();
         async move {
             let user = user(i);
             let id = uuid::Uuid::now_v7().to_string();
-            let mut tx = pool.begin().await?;
+            let mut connection = conns.of(i).await;
+            let mut tx = connection.begin().await?;
             let revision: i64 = sqlx::query(NEXT_REVISION).bind(&user).fetch_one(&mut *tx).await?.try_get(0)?;
             insert_task_as_sent(&mut tx, &user, &id, &format!("limit {i}"), revision).await?;
             insert_outbox(&mut tx, &user, &id, revision).await?;
@@ -107,7 +129,7 @@ pub async fn create_as_sent(
 /// The same three writes as one statement (one round trip, its own
 /// transaction).
 pub async fn create_one_trip(
-    pool: PgPool,
+    connections: Connections,
     n: usize,
     concurrency: usize,
     user: fn(usize) -> String,
@@ -121,7 +143,7 @@ pub async fn create_one_trip(
          SELECT $5, 'todo.task.created.v1', 'task-events', $1, t.id, t.revision, $6, $7, NULL, $4, NULL FROM t"
     ));
     measure("  limit: one round trip", n, concurrency, move |i| {
-        let (pool, sql) = (pool.clone(), sql.clone());
+        let (conns, sql) = (connections.clone(), sql.clone());
         async move {
             let (payload, json) = event_bytes();
             sqlx::query(&sql)
@@ -132,7 +154,7 @@ pub async fn create_one_trip(
                 .bind(uuid::Uuid::now_v7().to_string())
                 .bind(payload)
                 .bind(json)
-                .execute(&pool)
+                .execute(&mut *conns.of(i).await)
                 .await?;
             Ok(())
         }
@@ -142,28 +164,32 @@ pub async fn create_one_trip(
 
 /// GetTask as sent: the task with its tags aggregated in (one round trip);
 /// and the same with the tags as an array.
-pub async fn get(pool: PgPool, targets: Arc<Vec<(String, String)>>, concurrency: usize) -> anyhow::Result<[Sample; 2]> {
+pub async fn get(
+    connections: Connections,
+    targets: Arc<Vec<(String, String)>>,
+    concurrency: usize,
+) -> anyhow::Result<[Sample; 2]> {
     let n = targets.len();
-    let (p, t) = (pool.clone(), targets.clone());
+    let (p, t) = (connections.clone(), targets.clone());
     let as_sent = measure("  limit: same SQL (1 round trip)", n, concurrency, move |i| {
-        let (pool, targets) = (p.clone(), t.clone());
+        let (conns, targets) = (p.clone(), t.clone());
         async move {
             let (user, id) = &targets[i];
             let sql = format!("SELECT {TASK_COLUMNS}, {TAG_IDS} FROM tasks WHERE id = $1 AND user_id = $2 LIMIT $3");
-            sqlx::query(&sql).bind(id).bind(user).bind(1_i64).fetch_one(&pool).await?;
+            sqlx::query(&sql).bind(id).bind(user).bind(1_i64).fetch_one(&mut *conns.of(i).await).await?;
             Ok(())
         }
     })
     .await?;
     let one_trip = measure("  limit: one round trip", n, concurrency, move |i| {
-        let (pool, targets) = (pool.clone(), targets.clone());
+        let (conns, targets) = (connections.clone(), targets.clone());
         async move {
             let (user, id) = &targets[i];
             let sql = format!(
                 "SELECT {TASK_COLUMNS}, ARRAY(SELECT tag_id FROM task_tags WHERE task_id = tasks.id) AS tags \
                  FROM tasks WHERE id = $1 AND user_id = $2"
             );
-            sqlx::query(&sql).bind(id).bind(user).fetch_one(&pool).await?;
+            sqlx::query(&sql).bind(id).bind(user).fetch_one(&mut *conns.of(i).await).await?;
             Ok(())
         }
     })
@@ -175,7 +201,7 @@ pub async fn get(pool: PgPool, targets: Arc<Vec<(String, String)>>, concurrency:
 /// page with each task's tags aggregated in (one round trip); and the same
 /// with the tags as arrays.
 pub async fn list(
-    pool: PgPool,
+    connections: Connections,
     n: usize,
     concurrency: usize,
     user: fn(usize) -> String,
@@ -190,19 +216,19 @@ pub async fn list(
         "SELECT {TASK_COLUMNS}, ARRAY(SELECT tag_id FROM task_tags WHERE task_id = tasks.id) AS tags FROM tasks \
          WHERE user_id = $1 AND {condition} AND delete_time IS NULL ORDER BY {order}, id ASC LIMIT 51"
     ));
-    let (p, s) = (pool.clone(), page.clone());
+    let (p, s) = (connections.clone(), page.clone());
     let as_sent = measure("  limit: same SQL (1 round trip)", n, concurrency, move |i| {
-        let (pool, page) = (p.clone(), s.clone());
+        let (conns, page) = (p.clone(), s.clone());
         async move {
-            sqlx::query(&page).bind(user(i)).fetch_all(&pool).await?;
+            sqlx::query(&page).bind(user(i)).fetch_all(&mut *conns.of(i).await).await?;
             Ok(())
         }
     })
     .await?;
     let one_trip = measure("  limit: one round trip", n, concurrency, move |i| {
-        let (pool, sql) = (pool.clone(), with_tags.clone());
+        let (conns, sql) = (connections.clone(), with_tags.clone());
         async move {
-            sqlx::query(&sql).bind(user(i)).fetch_all(&pool).await?;
+            sqlx::query(&sql).bind(user(i)).fetch_all(&mut *conns.of(i).await).await?;
             Ok(())
         }
     })
@@ -214,17 +240,18 @@ pub async fn list(
 /// BEGIN, the next revision, the task with its tags, the update, the event,
 /// COMMIT (6 round trips); and as one statement.
 pub async fn update(
-    pool: PgPool,
+    connections: Connections,
     targets: Arc<Vec<(String, String)>>,
     concurrency: usize,
 ) -> anyhow::Result<[Sample; 2]> {
     let n = targets.len();
-    let (p, t) = (pool.clone(), targets.clone());
+    let (p, t) = (connections.clone(), targets.clone());
     let as_sent = measure("  limit: same SQL (6 round trips)", n, concurrency, move |i| {
-        let (pool, targets) = (p.clone(), t.clone());
+        let (conns, targets) = (p.clone(), t.clone());
         async move {
             let (user, id) = &targets[i];
-            let mut tx = pool.begin().await?;
+            let mut connection = conns.of(i).await;
+            let mut tx = connection.begin().await?;
             let revision: i64 = sqlx::query(NEXT_REVISION).bind(user).fetch_one(&mut *tx).await?.try_get(0)?;
             let select = format!("SELECT {TASK_COLUMNS}, {TAG_IDS} FROM tasks WHERE id = $1 AND user_id = $2 LIMIT $3");
             sqlx::query(&select).bind(id).bind(user).bind(1_i64).fetch_one(&mut *tx).await?;
@@ -252,7 +279,7 @@ pub async fn update(
          SELECT $5, 'todo.task.updated.v1', 'task-events', $1, u.id, u.revision, $6, $7, NULL, $4, NULL FROM u"
     ));
     let one_trip = measure("  limit: one round trip", n, concurrency, move |i| {
-        let (pool, targets, sql) = (pool.clone(), targets.clone(), sql.clone());
+        let (conns, targets, sql) = (connections.clone(), targets.clone(), sql.clone());
         async move {
             let (user, id) = &targets[i];
             let (payload, json) = event_bytes();
@@ -264,7 +291,7 @@ pub async fn update(
                 .bind(uuid::Uuid::now_v7().to_string())
                 .bind(payload)
                 .bind(json)
-                .execute(&pool)
+                .execute(&mut *conns.of(i).await)
                 .await?;
             Ok(())
         }
