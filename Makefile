@@ -61,7 +61,9 @@ fmt:
 
 ## bench: throughput and latency of the task API and of the event path, printed
 # (release build; integration-tests/benches/system.rs says what is measured).
+# The service binaries are built as shipped, for their memory figures.
 bench:
+	$(CARGO) build --release --workspace --exclude integration-tests --bins
 	TEST_PG_DURABLE=1 scripts/with-test-stack.sh $(CARGO) bench -p integration-tests --bench system
 
 ## token: a development JWT, e.g. `make token USER_ID=alice`.

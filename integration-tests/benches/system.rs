@@ -48,7 +48,7 @@ use tonic::transport::Channel;
 
 /// Latencies of one measured operation.
 struct Sample {
-    name: &'static str,
+    name: String,
     latencies: Vec<Duration>,
     wall: Duration,
 }
@@ -94,7 +94,12 @@ fn knob(name: &str, default: usize) -> anyhow::Result<usize> {
 
 /// Runs `requests` calls of `call` from `concurrency` workers; `call` gets
 /// the request's index.
-async fn measure<F, Fut>(name: &'static str, requests: usize, concurrency: usize, call: F) -> anyhow::Result<Sample>
+async fn measure<F, Fut>(
+    name: impl Into<String>,
+    requests: usize,
+    concurrency: usize,
+    call: F,
+) -> anyhow::Result<Sample>
 where
     F: Fn(usize) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send,
@@ -117,7 +122,7 @@ where
     for worker in workers {
         latencies.extend(worker.await??);
     }
-    Ok(Sample { name, latencies, wall: started.elapsed() })
+    Ok(Sample { name: name.into(), latencies, wall: started.elapsed() })
 }
 
 fn user(i: usize) -> String {
@@ -292,6 +297,135 @@ async fn api(requests: usize, concurrency: usize) -> anyhow::Result<Vec<String>>
     Ok(compared.iter().map(Compared::bench_line).collect())
 }
 
+/// From `Application::build` (settings read, database connected, listener
+/// bound) until the health service answers SERVING, on a database that is
+/// already migrated: a restart, in-process.
+async fn start_to_serving(runs: usize) -> anyhow::Result<Sample> {
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+    let url = shared::testing::fresh_database(Backend::Postgres).await?;
+    let settings = || task::Settings::for_tests(&url, integration_tests::SECRET);
+    task::Application::build(settings()).await?; // migrates
+    let mut latencies = Vec::with_capacity(runs);
+    let started = Instant::now();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let app = task::Application::build(settings()).await?;
+        let addr = app.addr();
+        let running = integration_tests::Running::spawn(addr, |stop| app.run_until(stop));
+        let channel = Channel::from_shared(format!("http://{addr}"))?.connect().await?;
+        let mut health = HealthClient::new(channel);
+        // Polling is the measurement here, not synchronisation.
+        loop {
+            let status = health.check(HealthCheckRequest { service: String::new() }).await?.into_inner().status;
+            if status == ServingStatus::Serving as i32 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        latencies.push(t.elapsed());
+        running.stop().await;
+    }
+    Ok(Sample { name: "task service start → SERVING".into(), latencies, wall: started.elapsed() })
+}
+
+/// The resident memory of process `pid`, in MiB (Linux).
+fn rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 =
+        status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Each service as shipped (its release binary, behind its daprd, on
+/// SQLite as `make dev` runs it), idle after start and after `load`
+/// CreateTask calls went through the whole system.
+async fn memory(load: usize) -> anyhow::Result<Vec<String>> {
+    let system = integration_tests::binaries::System::start(mesh().await, None).await;
+    let idle: Vec<(&str, Option<f64>)> = system.services.iter().map(|s| (s.id, s.pid().and_then(rss_mib))).collect();
+    let tasks = TaskServiceClient::connect(format!("http://{}", system.service("task").addr)).await?;
+    for writer in spawn_writers(&tasks, load, user) {
+        writer.await??;
+    }
+    let loaded: Vec<Option<f64>> = system.services.iter().map(|s| s.pid().and_then(rss_mib)).collect();
+    let mut lines = Vec::new();
+    println!("{:<14} {:>10} {:>12}", "service", "idle MiB", "loaded MiB");
+    for ((id, idle), loaded) in idle.into_iter().zip(loaded) {
+        let (idle, loaded) = (idle.unwrap_or(f64::NAN), loaded.unwrap_or(f64::NAN));
+        println!("{id:<14} {idle:>10.1} {loaded:>12.1}");
+        lines.push(format!("BENCH rss_idle_mib_{id} ours={idle:.1}"));
+        lines.push(format!("BENCH rss_loaded_mib_{id} ours={loaded:.1}"));
+    }
+    system.shutdown().await;
+    Ok(lines)
+}
+
+/// Gives `user` `count` tasks straight in SQL (a third of them completed,
+/// priorities spread), as a user with a long history has them.
+async fn fill(db: &sea_orm::DatabaseConnection, user: &str, count: usize) -> anyhow::Result<()> {
+    use sea_orm::ConnectionTrait;
+    let sql = format!(
+        "INSERT INTO tasks (id, user_id, title, description, state, priority, due_local, due_time_zone, due_sort, \
+         reminders, recurrence, create_time, update_time, complete_sort, delete_time, revision, create_request_id, \
+         series_id, occurrence_index) \
+         SELECT gen_random_uuid()::text, '{user}', 'task ' || g, '', CASE WHEN g % 3 = 0 THEN 2 ELSE 1 END, \
+         1 + g % 5, NULL, NULL, {none}, '[]', NULL, 1700000000000000 + g, 1700000000000000 + g, \
+         CASE WHEN g % 3 = 0 THEN 1700000000000000 + g ELSE {none} END, NULL, g, NULL, NULL, 0 \
+         FROM generate_series(1, {count}) AS g",
+        none = i64::MAX
+    );
+    db.execute_unprepared(&sql).await?;
+    db.execute_unprepared("ANALYZE tasks").await?;
+    Ok(())
+}
+
+/// ListTasks latency, one call at a time, for users with 10 000 and with
+/// `big` tasks: a page is read through an index, so it should not depend on
+/// how many tasks the user has.
+async fn long_histories(requests: usize, big: usize) -> anyhow::Result<Vec<String>> {
+    let (service, db) = task_service_on(Backend::Postgres, None).await;
+    let client = TaskServiceClient::connect(format!("http://{}", service.addr)).await?;
+    let mut samples = Vec::new();
+    let mut lines = Vec::new();
+    for (label, count) in [("10k", 10_000), ("big", big)] {
+        let user = format!("bench-history-{count}");
+        let started = Instant::now();
+        fill(&db, &user, count).await?;
+        println!("{count} tasks for {user} written in {:.1} s", started.elapsed().as_secs_f64());
+        let label = if label == "big" { format!("{}k", count / 1000) } else { label.to_owned() };
+        for (kind, filter, order_by) in
+            [("", "", ""), ("_filtered", "state = OPEN AND priority >= MEDIUM", "priority desc, create_time")]
+        {
+            let (c, u) = (client.clone(), user.clone());
+            let name = format!("ListTasks_50{kind}_of_{label}");
+            let sample = measure(name.clone(), requests, 1, move |_| {
+                let (mut c, u) = (c.clone(), u.clone());
+                async move {
+                    let request = pb::ListTasksRequest {
+                        page_size: 50,
+                        filter: filter.into(),
+                        order_by: order_by.into(),
+                        ..Default::default()
+                    };
+                    let page = c.list_tasks(as_user(&u, request)).await?.into_inner();
+                    anyhow::ensure!(page.tasks.len() == 50, "a full page");
+                    Ok(())
+                }
+            })
+            .await?;
+            let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+            lines.push(format!("BENCH {name}_p50_ms ours={:.2}", ms(sample.percentile(50.0))));
+            lines.push(format!("BENCH {name}_p99_ms ours={:.2}", ms(sample.percentile(99.0))));
+            samples.push(sample);
+        }
+    }
+    header();
+    for sample in &samples {
+        sample.print();
+    }
+    service.stop().await;
+    Ok(lines)
+}
+
 async fn next_change(
     stream: &mut tonic::Streaming<shared::proto::todo::sync::v1::WatchResponse>,
 ) -> anyhow::Result<i64> {
@@ -350,7 +484,7 @@ async fn to_subscriber(
         }
         latencies.push(t.elapsed());
     }
-    Ok(Sample { name: "create → subscriber, one at a time", latencies, wall: started.elapsed() })
+    Ok(Sample { name: "create → subscriber, one at a time".into(), latencies, wall: started.elapsed() })
 }
 
 async fn event_path(events: usize, burst: usize) -> anyhow::Result<Vec<String>> {
@@ -383,7 +517,7 @@ async fn event_path(events: usize, burst: usize) -> anyhow::Result<Vec<String>> 
         anyhow::ensure!(seen == created.revision, "change {seen} arrived for revision {}", created.revision);
         latencies.push(t.elapsed());
     }
-    let one_at_a_time = Sample { name: "create → Watch, one at a time", latencies, wall: started.elapsed() };
+    let one_at_a_time = Sample { name: "create → Watch, one at a time".into(), latencies, wall: started.elapsed() };
     let to_subscriber = to_subscriber(&tasks, &recorder, events).await?;
 
     // Burst: 8 writers create `burst` tasks as fast as they can; the watch
@@ -402,7 +536,8 @@ async fn event_path(events: usize, burst: usize) -> anyhow::Result<Vec<String>> 
     for writer in writers {
         writer.await??;
     }
-    let burst_sample = Sample { name: "burst of 8 writers → Watch", latencies: arrivals, wall: started.elapsed() };
+    let burst_sample =
+        Sample { name: "burst of 8 writers → Watch".into(), latencies: arrivals, wall: started.elapsed() };
 
     // Many users: the relay publishes different users' events concurrently.
     // Figure: events written and acknowledged by the sidecar per second.
@@ -463,6 +598,16 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("\n== task API, {concurrency} concurrent callers, each RPC beside PostgreSQL doing its SQL ==");
     let mut bench_lines = api(requests, concurrency).await?;
+    println!("\n== start ==");
+    let start = start_to_serving(10).await?;
+    header();
+    start.print();
+    bench_lines
+        .push(format!("BENCH task_start_to_serving_p50_ms ours={:.1}", start.percentile(50.0).as_secs_f64() * 1e3));
+    println!("\n== memory: the six service binaries behind their daprds, idle and after {burst} creates ==");
+    bench_lines.extend(memory(burst).await?);
+    println!("\n== ListTasks for users with a long history, one call at a time ==");
+    bench_lines.extend(long_histories(200, knob("BENCH_BIG_USER", 1_000_000)?).await?);
     println!("\n== event path: outbox relay → daprd → Kafka → daprd → subscriber / sync gateway → Watch ==");
     bench_lines.extend(event_path(events, burst).await?);
     println!();

@@ -51,6 +51,13 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
+impl Service {
+    /// The process id of the running service.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.id()
+    }
+}
+
 impl System {
     /// Starts every service (exporting spans to `otlp` when given), each
     /// then its sidecar, and returns once all sidecars are healthy.
