@@ -10,6 +10,7 @@ mod m20261123_000004_create_outbox;
 mod m20261123_000005_add_series;
 mod m20261201_000001_quarantine_outbox_rows;
 mod m20261201_000002_outbox_event_json;
+mod m20261201_000003_priority_order_indexes;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_add_series::Migration),
             Box::new(m20261201_000001_quarantine_outbox_rows::Migration),
             Box::new(m20261201_000002_outbox_event_json::Migration),
+            Box::new(m20261201_000003_priority_order_indexes::Migration),
         ]
     }
 
