@@ -6,22 +6,44 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use integration_tests::{as_user, eventually, mesh, subscriber, task_client, task_service, titled};
+use integration_tests::{
+    Mesh, Running, Sidecar, as_user, eventually, mesh, subscriber, task_client, task_service, titled,
+};
 use sea_orm::{EntityTrait, QueryOrder};
 use shared::{Error, proto::todo::task::v1 as pb};
 use task::store::entities::outbox;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
+/// The task service with its sidecar (not started: a test starts it when
+/// it wants events to flow) and a subscriber that accepts every event,
+/// behind its started sidecar, in one mesh.
+struct Pipeline {
+    mesh: Mesh,
+    task_sidecar: Sidecar,
+    task: Running,
+    db: sea_orm::DatabaseConnection,
+    sub: Running,
+    recorder: subscriber::Recorder,
+    sub_sidecar: Sidecar,
+}
+
+impl Pipeline {
+    async fn start() -> Self {
+        let mesh = mesh().await;
+        let task_sidecar = mesh.sidecar("task");
+        let (task, db) = task_service(Some(task_sidecar.endpoint())).await;
+        let (sub, recorder) = subscriber::spawn(subscriber::accept_all()).await;
+        let mut sub_sidecar = mesh.sidecar("subscriber");
+        sub_sidecar.start(Some(sub.addr)).await;
+        Self { mesh, task_sidecar, task, db, sub, recorder, sub_sidecar }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_created_task_reaches_a_subscriber_as_a_cloud_event_carrying_its_trace() {
     shared::telemetry::init_for_tests();
-    let mesh = mesh().await;
-    let mut task_sidecar = mesh.sidecar("task");
-    let (task, db) = task_service(Some(task_sidecar.endpoint())).await;
-    let (sub, recorder) = subscriber::spawn(subscriber::accept_all()).await;
-    let mut sub_sidecar = mesh.sidecar("subscriber");
-    sub_sidecar.start(Some(sub.addr)).await;
+    let Pipeline { mesh, mut task_sidecar, task, db, sub, recorder, mut sub_sidecar } = Pipeline::start().await;
     task_sidecar.start(Some(task.addr)).await;
 
     let mut request = as_user("alice", titled("Buy milk"));
@@ -70,12 +92,7 @@ fn revisions_by_user(received: &[subscriber::Received]) -> HashMap<String, Vec<i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_sidecar_down_writes_succeed_and_every_event_arrives_once_in_order_after_it_returns() {
-    let mesh = mesh().await;
-    let mut task_sidecar = mesh.sidecar("task");
-    let (task, _db) = task_service(Some(task_sidecar.endpoint())).await;
-    let (sub, recorder) = subscriber::spawn(subscriber::accept_all()).await;
-    let mut sub_sidecar = mesh.sidecar("subscriber");
-    sub_sidecar.start(Some(sub.addr)).await;
+    let Pipeline { mesh, mut task_sidecar, task, db: _db, sub, recorder, mut sub_sidecar } = Pipeline::start().await;
     task_sidecar.start(Some(task.addr)).await;
     task_sidecar.kill().await;
 
@@ -361,12 +378,7 @@ async fn an_undecodable_outbox_row_is_quarantined_never_sent_and_its_users_later
 async fn the_relay_publishes_the_stored_json_as_it_is() {
     use prost::Message as _;
     use sea_orm::{ActiveModelTrait, Set};
-    let mesh = mesh().await;
-    let mut task_sidecar = mesh.sidecar("task");
-    let (task, db) = task_service(Some(task_sidecar.endpoint())).await;
-    let (sub, recorder) = subscriber::spawn(subscriber::accept_all()).await;
-    let mut sub_sidecar = mesh.sidecar("subscriber");
-    sub_sidecar.start(Some(sub.addr)).await;
+    let Pipeline { mesh: _mesh, mut task_sidecar, task, db, sub, recorder, mut sub_sidecar } = Pipeline::start().await;
 
     // A change made through the API keeps its event's JSON in the row.
     task_client(task.addr).await.create_task(as_user("alice", titled("through the API"))).await.unwrap();

@@ -98,24 +98,32 @@ pub mod json {
         POOL.as_ref().ok().and_then(|pool| pool.get_message_by_name(&name)).ok_or(JsonError::UnknownMessage(name))
     }
 
+    /// The message of type `M` that `encoded` holds, for serialising by
+    /// descriptor.
+    fn dynamic<M: Name>(encoded: &[u8]) -> Result<DynamicMessage, JsonError> {
+        DynamicMessage::decode(descriptor::<M>()?, encoded)
+            .map_err(|e| JsonError::Invalid { message: M::full_name(), reason: e.to_string() })
+    }
+
     /// `message` as proto3 JSON.
     pub fn to_value<M: Message + Name>(message: &M) -> Result<serde_json::Value, JsonError> {
-        let invalid = |reason: String| JsonError::Invalid { message: M::full_name(), reason };
-        let dynamic = DynamicMessage::decode(descriptor::<M>()?, message.encode_to_vec().as_slice())
-            .map_err(|e| invalid(e.to_string()))?;
-        dynamic
+        dynamic::<M>(&message.encode_to_vec())?
             .serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new())
-            .map_err(|e| invalid(e.to_string()))
+            .map_err(|e| JsonError::Invalid { message: M::full_name(), reason: e.to_string() })
     }
 
     /// `message` as proto3 JSON text, kept as it is: what an event's `data`
     /// is stored and published as.
     pub fn to_raw<M: Message + Name>(message: &M) -> Result<Box<serde_json::value::RawValue>, JsonError> {
+        encoded_to_raw::<M>(&message.encode_to_vec())
+    }
+
+    /// As [`to_raw`], from the message already protobuf-encoded (as stored):
+    /// no second encoding. Bytes that are not an `M` are an error.
+    pub fn encoded_to_raw<M: Name>(encoded: &[u8]) -> Result<Box<serde_json::value::RawValue>, JsonError> {
         let invalid = |reason: String| JsonError::Invalid { message: M::full_name(), reason };
-        let dynamic = DynamicMessage::decode(descriptor::<M>()?, message.encode_to_vec().as_slice())
-            .map_err(|e| invalid(e.to_string()))?;
         let mut text = Vec::new();
-        dynamic
+        dynamic::<M>(encoded)?
             .serialize_with_options(&mut serde_json::Serializer::new(&mut text), &SerializeOptions::new())
             .map_err(|e| invalid(e.to_string()))?;
         let text = String::from_utf8(text).map_err(|e| invalid(e.to_string()))?;

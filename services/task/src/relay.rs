@@ -35,7 +35,6 @@ use std::{
 
 use chrono::Utc;
 use futures::StreamExt;
-use prost::Message;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     Statement, TransactionTrait, sea_query::Expr,
@@ -329,10 +328,7 @@ impl Relay {
     fn outgoing(&self, row: &outbox::Model) -> Result<OutgoingEvent, String> {
         let data = match &row.data_json {
             Some(text) => RawValue::from_string(text.clone()).map_err(|e| format!("data_json: {e}"))?,
-            None => {
-                let event = pb::TaskEvent::decode(row.payload.as_slice()).map_err(|e| format!("payload: {e}"))?;
-                json::to_raw(&event).map_err(|e| format!("JSON: {e}"))?
-            }
+            None => json::encoded_to_raw::<pb::TaskEvent>(&row.payload).map_err(|e| format!("payload: {e}"))?,
         };
         Ok(OutgoingEvent {
             id: row.event_id.clone(),

@@ -24,8 +24,11 @@ pub struct NewEvent {
 /// change itself).
 pub async fn append(conn: &impl ConnectionTrait, topic: &str, new: NewEvent) -> Result<(), DbErr> {
     let NewEvent { event, event_type, traceparent } = new;
-    // Encoded once, here, and published as it is by the relay.
-    let data_json = json::to_raw(&event).map_err(|e| DbErr::Custom(format!("event {}: {e}", event.event_id)))?;
+    // Both forms encoded once, here: the feed serves the protobuf, the relay
+    // publishes the JSON as it is.
+    let payload = event.encode_to_vec();
+    let data_json = json::encoded_to_raw::<pb::TaskEvent>(&payload)
+        .map_err(|e| DbErr::Custom(format!("event {}: {e}", event.event_id)))?;
     let create_time = event.occur_time.as_ref().and_then(date_time).map_or(0, to_micros);
     let row = outbox::ActiveModel {
         event_id: Set(event.event_id.clone()),
@@ -34,7 +37,7 @@ pub async fn append(conn: &impl ConnectionTrait, topic: &str, new: NewEvent) -> 
         user_id: Set(event.user_id.clone()),
         task_id: Set(event.task_id.clone()),
         revision: Set(event.revision),
-        payload: Set(event.encode_to_vec()),
+        payload: Set(payload),
         data_json: Set(Some(data_json.get().to_owned())),
         traceparent: Set(traceparent),
         create_time: Set(create_time),
