@@ -65,7 +65,7 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
     }
     let file = file.with_context(|| format!("no run file given\n{USAGE}"))?;
     let daprd = daprd.map_or_else(default_daprd, Ok)?;
-    let apps = run_file::load(&file, free_port)?;
+    let apps = run_file::load(&file, free_ports())?;
 
     // Signals are taken before anything starts, so none is missed.
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -100,8 +100,19 @@ fn default_daprd() -> anyhow::Result<PathBuf> {
     Ok(base.join(".dapr/bin/daprd"))
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_or(0, |a| a.port())
+/// Ports the run file leaves open, each free when picked and never picked
+/// twice. They come from below Linux's ephemeral range (32768–60999 by
+/// default), where binding port 0 would pick them: a port in that range can
+/// be taken by any outgoing connection's local end (another sidecar's, a
+/// Kafka client's) before the daprd meant for it binds it. Each launcher
+/// starts at a random place, so launchers side by side rarely collide.
+fn free_ports() -> impl FnMut() -> u16 {
+    use std::hash::BuildHasher;
+    const FIRST: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    let start = (std::collections::hash_map::RandomState::new().hash_one(std::process::id()) % u64::from(SPAN)) as u16;
+    let mut candidates = (0..SPAN).map(move |i| FIRST + (start + i) % SPAN);
+    move || candidates.find(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()).unwrap_or(0)
 }
 
 /// One app's processes.
