@@ -60,7 +60,7 @@ impl Connections {
 
 /// A task with its tags, by id and owner, as the service reads it.
 fn task_by_id() -> String {
-    format!("SELECT {TASK_COLUMNS}, {TAG_IDS} FROM tasks WHERE id = $1 AND user_id = $2 LIMIT $3")
+    format!("SELECT {TASK_COLUMNS}, {TAG_IDS} FROM tasks WHERE id = $1 AND user_id = $2")
 }
 
 fn now_micros() -> i64 {
@@ -180,7 +180,7 @@ pub async fn get(
         let (conns, targets) = (p.clone(), t.clone());
         async move {
             let (user, id) = &targets[i];
-            sqlx::query(&task_by_id()).bind(id).bind(user).bind(1_i64).fetch_one(&mut *conns.of(i).await).await?;
+            sqlx::query(&task_by_id()).bind(id).bind(user).fetch_one(&mut *conns.of(i).await).await?;
             Ok(())
         }
     })
@@ -257,7 +257,7 @@ pub async fn update(
             let mut connection = conns.of(i).await;
             let mut tx = connection.begin().await?;
             let revision: i64 = sqlx::query(NEXT_REVISION).bind(user).fetch_one(&mut *tx).await?.try_get(0)?;
-            sqlx::query(&task_by_id()).bind(id).bind(user).bind(1_i64).fetch_one(&mut *tx).await?;
+            sqlx::query(&task_by_id()).bind(id).bind(user).fetch_one(&mut *tx).await?;
             let update = format!(
                 "UPDATE tasks SET user_id = $1, title = $2, description = '', state = 1, priority = 2, \
                  due_local = NULL, due_time_zone = NULL, due_sort = {NONE}, reminders = '[]', recurrence = NULL, \

@@ -7,7 +7,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context;
 use migrations::MigratorTrait;
 use sea_orm::DatabaseConnection;
-use shared::{auth::Authenticator, grpc::Host, page_token::PageTokens, proto::FILE_DESCRIPTOR_SET};
+use shared::{auth::Authenticator, db::Database, grpc::Host, page_token::PageTokens, proto::FILE_DESCRIPTOR_SET};
 use tokio_util::sync::CancellationToken;
 
 use shared::proto::todo::task::v1::task_internal_service_server::TaskInternalServiceServer;
@@ -19,6 +19,10 @@ use crate::{
     service::TaskService,
     store,
 };
+
+/// PostgreSQL connections the request paths keep out of the pool (see
+/// [`shared::db::Database`]); the pool has a few more for the relay.
+const KEPT_CONNECTIONS: usize = 16;
 
 pub struct Application {
     host: Host,
@@ -37,7 +41,7 @@ impl Application {
         }
         let page_tokens =
             PageTokens::new(settings.page_token_secret.expose().as_bytes()).context("bad PAGE_TOKEN_SECRET")?;
-        let service = TaskService::new(db, settings.topic.clone(), page_tokens);
+        let service = TaskService::new(Database::new(db, KEPT_CONNECTIONS), settings.topic.clone(), page_tokens);
         let auth = Authenticator::new(&settings.auth);
         let api = TaskApi::new(service.clone(), auth.clone());
 
@@ -69,7 +73,7 @@ impl Application {
     }
 
     pub fn db(&self) -> &DatabaseConnection {
-        self.service.db()
+        self.service.db().pool()
     }
 
     /// Outbox backlog figures (updated by the relay).
@@ -93,7 +97,7 @@ impl Application {
                 max_backoff: dapr.max_backoff,
                 backlog_report_interval: dapr.backlog_report_interval,
             };
-            let relay = Relay::new(service.db().clone(), config, service.commits(), relay_stats);
+            let relay = Relay::new(service.db().pool().clone(), config, service.commits(), relay_stats);
             tokio::spawn(relay.run(stop_relay.clone()))
         });
         let served = host.run_until(shutdown, settings.shutdown_grace).await;

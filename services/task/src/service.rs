@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use shared::{
     auth::UserId,
+    db::{Database, Transaction},
     page_token::{PageTokens, Position, TokenError},
     telemetry,
 };
@@ -43,7 +43,7 @@ pub struct ListParams {
 
 #[derive(Clone)]
 pub struct TaskService {
-    db: DatabaseConnection,
+    db: Database,
     topic: String,
     page_tokens: PageTokens,
     /// Told after every commit that wrote an event, to wake the outbox relay.
@@ -51,7 +51,7 @@ pub struct TaskService {
 }
 
 impl TaskService {
-    pub fn new(db: DatabaseConnection, topic: String, page_tokens: PageTokens) -> Self {
+    pub fn new(db: Database, topic: String, page_tokens: PageTokens) -> Self {
         Self { db, topic, page_tokens, committed: Arc::new(Notify::new()) }
     }
 
@@ -60,7 +60,7 @@ impl TaskService {
         self.committed.clone()
     }
 
-    pub fn db(&self) -> &DatabaseConnection {
+    pub fn db(&self) -> &Database {
         &self.db
     }
 
@@ -227,7 +227,7 @@ impl TaskService {
 
     async fn write_change(
         &self,
-        tx: &DatabaseTransaction,
+        tx: &Transaction,
         task: &mut Task,
         revision: i64,
         now: DateTime<Utc>,
@@ -348,7 +348,7 @@ fn check_etag(task: &Task, etag: &str) -> Result<()> {
 }
 
 /// Unknown tags and other users' tags get the same answer.
-async fn check_tags_exist(tx: &DatabaseTransaction, user: &UserId, tags: &[TagId]) -> Result<()> {
+async fn check_tags_exist(tx: &Transaction, user: &UserId, tags: &[TagId]) -> Result<()> {
     let existing = tag_rows::existing(tx, user, tags).await?;
     match tags.iter().position(|t| !existing.contains(t)) {
         Some(i) => Err(Error::invalid(

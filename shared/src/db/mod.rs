@@ -1,9 +1,13 @@
 //! Database connections for every service: PostgreSQL in production, SQLite
 //! for `make dev` and tests, with the same settings everywhere.
 
+mod kept;
+
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+pub use kept::{Database, Transaction};
+
+use sea_orm::{ConnectOptions, DatabaseConnection, DbErr};
 
 /// How long a SQLite writer waits for the lock before giving up.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,9 +39,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 .foreign_keys(true)
         });
     } else {
-        options.max_connections(16);
+        // 16 for requests (kept, see `Database`), a few for background work.
+        options.max_connections(20);
     }
-    Database::connect(options).await
+    sea_orm::Database::connect(options).await
 }
 
 /// The file of a `sqlite://path?…` URL, if it names one.

@@ -1,11 +1,12 @@
 //! Task rows: mapping to and from the domain, writes, and the list query
 //! (AIP-160 filter → SQL, keyset pagination).
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::LazyLock};
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
-    IntoActiveModel, Order, QueryFilter, QueryOrder, QueryResult, QuerySelect, Select, SelectModel, Selector, Set,
+    IdenStatic, IntoActiveModel, Iterable, Order, QueryFilter, QueryOrder, QueryResult, QuerySelect, Select,
+    SelectModel, Selector, Set, Statement,
     sea_query::{Expr, Func, LikeExpr, Query, SimpleExpr},
 };
 use shared::{
@@ -39,8 +40,24 @@ pub struct ListQuery {
 }
 
 pub async fn find(conn: &impl ConnectionTrait, user: &UserId, id: TaskId) -> Result<Option<Task>, DbErr> {
-    let select = tasks::Entity::find_by_id(id.as_stored()).filter(tasks::Column::UserId.eq(user.as_str()));
-    with_tags(select, conn).one(conn).await?.map(RowWithTags::into_task).transpose()
+    let backend = conn.get_database_backend();
+    let statement =
+        Statement::from_sql_and_values(backend, find_sql(backend), [id.as_stored().into(), user.as_str().into()]);
+    RowWithTags::find_by_statement(statement).one(conn).await?.map(RowWithTags::into_task).transpose()
+}
+
+/// `find`'s statement, written once per backend: the hottest read is not
+/// rebuilt by the query builder on every call.
+fn find_sql(backend: DbBackend) -> &'static str {
+    static SQL: LazyLock<[String; 2]> = LazyLock::new(|| {
+        let columns = tasks::Column::iter().map(|c| c.as_str().to_owned()).collect::<Vec<_>>().join(", ");
+        [(DbBackend::Postgres, "$1", "$2"), (DbBackend::Sqlite, "?", "?")].map(|(backend, id, user)| {
+            let tag_ids = tag_ids_aggregate(backend);
+            format!("SELECT {columns}, {tag_ids} AS tag_ids FROM tasks WHERE id = {id} AND user_id = {user}")
+        })
+    });
+    let [postgres, sqlite] = &*SQL;
+    if backend == DbBackend::Postgres { postgres } else { sqlite }
 }
 
 /// A task's row and its tag ids, read in one statement.
@@ -69,11 +86,15 @@ impl RowWithTags {
 /// `select` with each task's tags aggregated into the same row: a task and
 /// its tags in one round trip, not two.
 fn with_tags(select: Select<tasks::Entity>, conn: &impl ConnectionTrait) -> Selector<SelectModel<RowWithTags>> {
-    let aggregate = match conn.get_database_backend() {
+    select.column_as(Expr::cust(tag_ids_aggregate(conn.get_database_backend())), "tag_ids").into_model::<RowWithTags>()
+}
+
+/// A task's tag ids, comma-separated, as a column of its row.
+fn tag_ids_aggregate(backend: DbBackend) -> &'static str {
+    match backend {
         DbBackend::Postgres => "(SELECT string_agg(tag_id, ',') FROM task_tags WHERE task_tags.task_id = tasks.id)",
         _ => "(SELECT group_concat(tag_id, ',') FROM task_tags WHERE task_tags.task_id = tasks.id)",
-    };
-    select.column_as(Expr::cust(aggregate), "tag_ids").into_model::<RowWithTags>()
+    }
 }
 
 pub async fn find_by_request_id(
