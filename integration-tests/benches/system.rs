@@ -20,7 +20,8 @@
 //! figures carry no limit).
 //!
 //! Knobs: `BENCH_REQUESTS` (default 5000), `BENCH_CONCURRENCY` (32),
-//! `BENCH_EVENTS` (300), `BENCH_BURST` (2000). The PostgreSQL server is
+//! `BENCH_EVENTS` (300), `BENCH_BURST` (2000), `BENCH_SECTIONS` (which parts
+//! run: `api,start,memory,history,events`, all by default). The PostgreSQL server is
 //! `TEST_DATABASE_URL`, Kafka and the scheduler `TEST_KAFKA_BROKERS` and
 //! `TEST_DAPR_SCHEDULER` (`make bench` starts private ones, PostgreSQL with
 //! fsync on).
@@ -588,20 +589,33 @@ async fn main() -> anyhow::Result<()> {
         "tasks platform benchmarks: PostgreSQL, loopback, {} cores visible",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
-    println!("\n== task API, {concurrency} concurrent callers, each RPC beside PostgreSQL doing its SQL ==");
-    let mut bench_lines = api(requests, concurrency).await?;
-    println!("\n== start ==");
-    let start = start_to_serving(10).await?;
-    header();
-    start.print();
-    bench_lines
-        .push(format!("BENCH task_start_to_serving_p50_ms ours={:.1}", start.percentile(50.0).as_secs_f64() * 1e3));
-    println!("\n== memory: the six service binaries behind their daprds, idle and after {burst} creates ==");
-    bench_lines.extend(memory(burst).await?);
-    println!("\n== ListTasks for users with a long history, one call at a time ==");
-    bench_lines.extend(long_histories(200, knob("BENCH_BIG_USER", 1_000_000)?).await?);
-    println!("\n== event path: outbox relay → daprd → Kafka → daprd → subscriber / sync gateway → Watch ==");
-    bench_lines.extend(event_path(events, burst).await?);
+    let sections = shared::config::string("BENCH_SECTIONS", "api,start,memory,history,events");
+    let wanted = |name: &str| sections.split(',').any(|s| s.trim() == name);
+    let mut bench_lines = Vec::new();
+    if wanted("api") {
+        println!("\n== task API, {concurrency} concurrent callers, each RPC beside PostgreSQL doing its SQL ==");
+        bench_lines.extend(api(requests, concurrency).await?);
+    }
+    if wanted("start") {
+        println!("\n== start ==");
+        let start = start_to_serving(10).await?;
+        header();
+        start.print();
+        bench_lines
+            .push(format!("BENCH task_start_to_serving_p50_ms ours={:.1}", start.percentile(50.0).as_secs_f64() * 1e3));
+    }
+    if wanted("memory") {
+        println!("\n== memory: the six service binaries behind their daprds, idle and after {burst} creates ==");
+        bench_lines.extend(memory(burst).await?);
+    }
+    if wanted("history") {
+        println!("\n== ListTasks for users with a long history, one call at a time ==");
+        bench_lines.extend(long_histories(200, knob("BENCH_BIG_USER", 1_000_000)?).await?);
+    }
+    if wanted("events") {
+        println!("\n== event path: outbox relay → daprd → Kafka → daprd → subscriber / sync gateway → Watch ==");
+        bench_lines.extend(event_path(events, burst).await?);
+    }
     println!();
     for line in bench_lines {
         println!("{line}");

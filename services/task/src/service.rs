@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbBackend};
 use shared::{
     auth::UserId,
     db::{Database, Transaction},
@@ -23,7 +24,7 @@ use crate::{
         to_micros,
     },
     error::{self, Error, Result},
-    store::{self, is_unique_violation, outbox, tags as tag_rows, tasks as task_rows},
+    store::{self, create, is_unique_violation, outbox, tags as tag_rows, tasks as task_rows},
 };
 
 /// ListTasks page size when none is asked for, and the most it returns.
@@ -81,13 +82,10 @@ impl TaskService {
     ) -> Result<Task> {
         content.check().map_err(|e| Error::from_invalid("INVALID_TASK", "task", e))?;
         content.anchor_series();
-        let tx = self.db.begin().await?;
-        let revision = store::next_revision(&tx, user).await?;
-        check_tags_exist(&tx, user, &content.tags).await?;
         let now = now();
         let id = TaskId::new();
         let series = series.or_else(|| content.recurrence.as_ref().map(|_| Series { id, index: 0 }));
-        let task = Task {
+        let mut task = Task {
             id,
             user: user.clone(),
             content,
@@ -96,14 +94,31 @@ impl TaskService {
             update_time: now,
             complete_time: None,
             delete_time: None,
-            revision,
+            revision: 0, // given by the write
             series,
         };
+        let change = Change::Created { request_id: request_id.clone() };
         // A repeated request id is refused by the unique index on (user,
-        // request id), after waiting for the first request's transaction: no
+        // request id), after waiting for the first request's write: no
         // lookup is needed on the way of every create.
-        if let Err(err) = task_rows::insert(&tx, &task, request_id.as_deref()).await {
-            tx.rollback().await?;
+        let written = if self.db.get_database_backend() == DbBackend::Postgres && task.content.tags.is_empty() {
+            let event = outbox::Encoded::without_revision(event_of(&task, &change, now))?;
+            create::insert_with_event(&self.db, &task, request_id.as_deref(), &self.topic, event)
+                .await
+                .map(|revision| task.revision = revision)
+        } else {
+            let tx = self.db.begin().await?;
+            task.revision = store::next_revision(&tx, user).await?;
+            check_tags_exist(&tx, user, &task.content.tags).await?;
+            match task_rows::insert(&tx, &task, request_id.as_deref()).await {
+                Ok(()) => {
+                    outbox::append(&tx, &self.topic, event_of(&task, &change, now)).await?;
+                    Ok(tx.commit().await?)
+                }
+                Err(err) => Err(err),
+            }
+        };
+        if let Err(err) = written {
             // The request was made before (or is being made): its task is the answer.
             if let (true, Some(request_id)) = (is_unique_violation(&err), &request_id)
                 && let Some(existing) = task_rows::find_by_request_id(&self.db, user, request_id).await?
@@ -112,8 +127,6 @@ impl TaskService {
             }
             return Err(err.into());
         }
-        outbox::append(&tx, &self.topic, event_of(&task, &Change::Created { request_id }, now)).await?;
-        tx.commit().await?;
         self.committed.notify_one();
         Ok(task)
     }

@@ -5,6 +5,7 @@
 //! change and (3) appends its event to the outbox. Either all three commit
 //! or none does.
 
+pub mod create;
 pub mod entities;
 pub mod outbox;
 pub mod tags;

@@ -361,7 +361,7 @@ fn contains(column: tasks::Column, needle: &str) -> SimpleExpr {
     Expr::expr(Func::lower(Expr::col((tasks::Entity, column)))).like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
 }
 
-fn to_row(task: &Task) -> Result<tasks::Model, DbErr> {
+pub(super) fn to_row(task: &Task) -> Result<tasks::Model, DbErr> {
     let content = &task.content;
     let (due_local, due_time_zone) = match &content.due {
         None => (None, None),

@@ -70,6 +70,39 @@ async fn each_mutation_writes_exactly_one_event_in_revision_order(#[values(Postg
     app.stop().await;
 }
 
+/// On PostgreSQL a create is one statement that allocates the revision and
+/// adds it to the stored event (migration m20261202_000001); on SQLite the
+/// service encodes the event with it. Both must store the event the
+/// response describes, in both forms, for one-byte and longer revisions.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_created_event_is_stored_with_the_revision_the_write_gave(#[values(Postgres, Sqlite)] backend: Backend) {
+    use shared::proto::json;
+    let app = spawn_app(backend).await;
+    let first = app.create_titled(ALICE, "first").await;
+    app.db
+        .execute_unprepared(&format!("UPDATE user_revisions SET revision = 299 WHERE user_id = '{ALICE}'"))
+        .await
+        .unwrap();
+    let second = app.create_titled(ALICE, "second \"quoted\" ü").await;
+    assert_eq!((first.revision, second.revision), (1, 300));
+
+    let rows = app.outbox_rows().await;
+    assert_eq!(rows.len(), 2);
+    for (row, task) in rows.iter().zip([&first, &second]) {
+        let event = pb::TaskEvent::decode(row.payload.as_slice()).unwrap();
+        assert_eq!(event.revision, task.revision);
+        assert_eq!(event.task.as_ref(), Some(task), "the snapshot is the task the response returned");
+        assert_eq!(row.revision, task.revision);
+        let stored: serde_json::Value = serde_json::from_str(row.data_json.as_deref().unwrap()).unwrap();
+        let canonical = json::encoded_to_raw::<pb::TaskEvent>(&event.encode_to_vec()).unwrap();
+        let canonical: serde_json::Value = serde_json::from_str(canonical.get()).unwrap();
+        assert_eq!(stored, canonical, "the JSON the relay publishes says what the protobuf says");
+        assert_eq!(stored["task"]["etag"], format!("\"{}\"", task.revision));
+    }
+    app.stop().await;
+}
+
 #[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_transaction_leaves_neither_the_change_nor_the_event(#[values(Postgres, Sqlite)] backend: Backend) {
