@@ -601,10 +601,6 @@ async fn event_path(events: usize, burst: usize) -> anyhow::Result<Vec<String>> 
     ])
 }
 
-/// As the service binaries (the service under test runs in this process).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench`; there is nothing to filter.

@@ -3,10 +3,6 @@
 use anyhow::Context;
 use reminder::{Application, Settings};
 
-#[global_allocator]
-/// mimalloc: glibc's malloc was ~10% of a request's CPU (make bench).
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let telemetry = shared::telemetry::init("reminder", &shared::config::TelemetrySettings::from_env());

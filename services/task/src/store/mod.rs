@@ -3,7 +3,8 @@
 //! Every mutation runs in one transaction that (1) takes the user's next
 //! revision, which also serialises that user's writes, (2) writes the
 //! change and (3) appends its event to the outbox. Either all three commit
-//! or none does.
+//! or none does. On PostgreSQL a create without tags is that transaction as
+//! a single statement ([`create`]); everything else is BEGIN … COMMIT.
 
 pub mod create;
 pub mod entities;
