@@ -99,7 +99,7 @@ pub async fn create_as_sent(
     concurrency: usize,
     user: fn(usize) -> String,
 ) -> anyhow::Result<Sample> {
-    let sql = Arc::new(format!(
+    let sql = format!(
         "WITH revision AS ({NEXT_REVISION}), \
          task AS (INSERT INTO tasks ({TASK_COLUMNS}) SELECT $2, $1, $3, '', 1, 2, NULL, NULL, {NONE}, '[]', NULL, \
                $4, $4, {NONE}, NULL, revision.revision, $2, NULL, 0 FROM revision RETURNING revision) \
@@ -108,25 +108,8 @@ pub async fn create_as_sent(
          SELECT $5, 'todo.task.created.v1', 'task-events', $1, $2, task.revision, \
                task_event_revised($6, task.revision), task_event_json_revised($7, task.revision), NULL, $4, NULL \
          FROM task RETURNING revision"
-    ));
-    measure("  limit: same SQL (1 round trip)", n, concurrency, move |i| {
-        let (conns, sql) = (connections.clone(), sql.clone());
-        async move {
-            let (payload, json) = event_bytes();
-            sqlx::query(&sql)
-                .bind(user(i))
-                .bind(uuid::Uuid::now_v7().to_string())
-                .bind(format!("limit {i}"))
-                .bind(now_micros())
-                .bind(uuid::Uuid::now_v7().to_string())
-                .bind(payload)
-                .bind(json)
-                .fetch_one(&mut *conns.of(i).await)
-                .await?;
-            Ok(())
-        }
-    })
-    .await
+    );
+    create_by_statement("  limit: same SQL (1 round trip)", sql, connections, n, concurrency, user).await
 }
 
 /// The same three writes as one statement with the event stored as it
@@ -137,15 +120,29 @@ pub async fn create_one_trip(
     concurrency: usize,
     user: fn(usize) -> String,
 ) -> anyhow::Result<Sample> {
-    let sql = Arc::new(format!(
+    let sql = format!(
         "WITH rev AS ({NEXT_REVISION}), \
          t AS (INSERT INTO tasks ({TASK_COLUMNS}) SELECT $2, $1, $3, '', 1, 2, NULL, NULL, {NONE}, '[]', NULL, $4, \
                $4, {NONE}, NULL, rev.revision, $2, NULL, 0 FROM rev RETURNING id, revision) \
          INSERT INTO outbox (event_id, event_type, topic, user_id, task_id, revision, payload, data_json, \
                traceparent, create_time, publish_time) \
          SELECT $5, 'todo.task.created.v1', 'task-events', $1, t.id, t.revision, $6, $7, NULL, $4, NULL FROM t"
-    ));
-    measure("  limit: one round trip", n, concurrency, move |i| {
+    );
+    create_by_statement("  limit: one round trip", sql, connections, n, concurrency, user).await
+}
+
+/// Runs a create statement whose parameters are: the user, the task id, the
+/// title, the time, the event id, the payload and the JSON.
+async fn create_by_statement(
+    name: &str,
+    sql: String,
+    connections: Connections,
+    n: usize,
+    concurrency: usize,
+    user: fn(usize) -> String,
+) -> anyhow::Result<Sample> {
+    let sql = Arc::new(sql);
+    measure(name, n, concurrency, move |i| {
         let (conns, sql) = (connections.clone(), sql.clone());
         async move {
             let (payload, json) = event_bytes();
