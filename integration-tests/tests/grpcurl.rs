@@ -42,6 +42,7 @@ async fn grpcurl_lists_describes_creates_and_fetches() {
         assert!(ok, "{services}");
         assert!(services.contains("todo.task.v1.TaskService"), "{services}");
         assert!(services.contains("grpc.health.v1.Health"), "{services}");
+        assert!(!services.contains("todo.audit.v1.AuditService"), "only what this server serves: {services}");
 
         let (ok, described) = run(&["-plaintext", &addr, "describe", "todo.task.v1.TaskService"]);
         assert!(ok, "{described}");

@@ -25,11 +25,28 @@ pub struct StandardRoutes {
     pub health: HealthReporter,
 }
 
-/// Health plus reflection over `descriptor_sets` (and health's own set, so
-/// `grpcurl describe grpc.health.v1.Health` works).
-pub fn standard_routes(descriptor_sets: &[&'static [u8]]) -> Result<StandardRoutes, tonic_reflection::server::Error> {
+/// Health, and reflection over `descriptor_sets` advertising `services`
+/// (all services in the sets when `services` is empty).
+pub fn standard_routes(
+    descriptor_sets: &[&'static [u8]],
+    services: &[&'static str],
+) -> Result<StandardRoutes, tonic_reflection::server::Error> {
     let (health, health_service) = tonic_health::server::health_reporter();
+    let mut routes = RoutesBuilder::default();
+    routes.add_service(health_service);
+    add_reflection(&mut routes, descriptor_sets, services)?;
+    Ok(StandardRoutes { routes, health })
+}
 
+/// Reflection in v1 and v1alpha over `descriptor_sets` (and health's own
+/// set, so `grpcurl describe grpc.health.v1.Health` works). The sets hold
+/// every service of the platform; a server advertises `services` and
+/// health, so `grpcurl list` shows what can be called there.
+fn add_reflection(
+    routes: &mut RoutesBuilder,
+    descriptor_sets: &[&'static [u8]],
+    services: &[&'static str],
+) -> Result<(), tonic_reflection::server::Error> {
     let mut v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
     let mut v1alpha = tonic_reflection::server::Builder::configure()
@@ -38,11 +55,17 @@ pub fn standard_routes(descriptor_sets: &[&'static [u8]]) -> Result<StandardRout
         v1 = v1.register_encoded_file_descriptor_set(set);
         v1alpha = v1alpha.register_encoded_file_descriptor_set(set);
     }
-
-    let mut routes = RoutesBuilder::default();
-    routes.add_service(health_service).add_service(v1.build_v1()?).add_service(v1alpha.build_v1alpha()?);
-    Ok(StandardRoutes { routes, health })
+    if !services.is_empty() {
+        for name in services.iter().copied().chain([HEALTH_SERVICE]) {
+            v1 = v1.with_service_name(name);
+            v1alpha = v1alpha.with_service_name(name);
+        }
+    }
+    routes.add_service(v1.build_v1()?).add_service(v1alpha.build_v1alpha()?);
+    Ok(())
 }
+
+const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 
 /// Serves `routes` on `listener` within `limits` until `shutdown` is
 /// cancelled, then stops accepting and waits for in-flight requests to
@@ -90,6 +113,8 @@ pub struct Host {
     listener: TcpListener,
     routes: RoutesBuilder,
     health: HealthReporter,
+    /// Reflection is built when the server runs, for the services added.
+    descriptor_sets: Vec<&'static [u8]>,
     services: Vec<&'static str>,
     callbacks: Option<crate::dapr::CallbackRouter>,
     limits: Limits,
@@ -99,7 +124,9 @@ pub struct Host {
 
 impl Host {
     pub async fn bind(addr: std::net::SocketAddr, descriptor_sets: &[&'static [u8]]) -> Result<Self, HostError> {
-        let StandardRoutes { routes, health } = standard_routes(descriptor_sets)?;
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let mut routes = RoutesBuilder::default();
+        routes.add_service(health_service);
         let listener = TcpListener::bind(addr).await.map_err(|source| HostError::Bind { addr, source })?;
         let addr = listener.local_addr().map_err(|source| HostError::Bind { addr, source })?;
         Ok(Self {
@@ -107,6 +134,7 @@ impl Host {
             listener,
             routes,
             health,
+            descriptor_sets: descriptor_sets.to_vec(),
             services: Vec::new(),
             callbacks: None,
             limits: Limits::default(),
@@ -177,7 +205,9 @@ impl Host {
     /// sidecar stop sending work), stop accepting, and give in-flight calls
     /// up to `grace` to finish.
     pub async fn run_until(self, shutdown: CancellationToken, grace: std::time::Duration) -> Result<(), HostError> {
-        let Self { addr, listener, routes, health, services, callbacks, limits, auth, metrics } = self;
+        let Self { addr, listener, mut routes, health, descriptor_sets, services, callbacks, limits, auth, metrics } =
+            self;
+        add_reflection(&mut routes, &descriptor_sets, &services)?;
         tracing::info!(%addr, "gRPC server listening");
         let stop = CancellationToken::new();
         // The metrics server stops when this run ends, however it ends.
