@@ -102,8 +102,8 @@ impl TaskService {
         // request id), after waiting for the first request's write: no
         // lookup is needed on the way of every create.
         let written = if self.db.get_database_backend() == DbBackend::Postgres && task.content.tags.is_empty() {
-            let event = outbox::Encoded::without_revision(event_of(&task, &change, now))?;
-            create::insert_with_event(&self.db, &task, request_id.as_deref(), &self.topic, event)
+            let event = outbox::row_without_revision(&self.topic, event_of(&task, &change, now))?;
+            create::insert_with_event(&self.db, &task, request_id.as_deref(), event)
                 .await
                 .map(|revision| task.revision = revision)
         } else {

@@ -11,71 +11,78 @@
 
 use std::sync::LazyLock;
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, IdenStatic, Iterable, ModelTrait, Statement, Value};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, IdenStatic, Iterable, ModelTrait, Statement, Value,
+};
 
-use super::{entities::tasks, outbox::Encoded, tasks::to_row};
+use super::{
+    entities::{outbox, tasks},
+    tasks::to_row,
+};
 use crate::domain::task::Task;
 
-/// Writes `task` (its revision ignored) and `event` (encoded without its
-/// revision) and returns the revision they were given. A repeated request
-/// id fails with a unique violation, as the transaction's insert does.
+/// Writes `task` (its revision ignored) and `event` (the outbox row of its
+/// event without the revision, `outbox::row_without_revision`) and returns
+/// the revision they were given. A repeated request id fails with a unique
+/// violation, as the transaction's insert does.
 pub async fn insert_with_event(
     conn: &impl ConnectionTrait,
     task: &Task,
     request_id: Option<&str>,
-    topic: &str,
-    event: Encoded,
+    event: outbox::ActiveModel,
 ) -> Result<i64, DbErr> {
     let mut row = to_row(task)?;
     row.create_request_id = request_id.map(str::to_owned);
     let mut values: Vec<Value> = vec![task.user.as_str().into()];
-    values.extend(tasks::Column::iter().filter(|c| !is_revision(*c)).map(|c| row.get(c)));
-    values.extend([
-        event.event_id.into(),
-        event.event_type.into(),
-        topic.into(),
-        event.user_id.into(),
-        event.task_id.into(),
-        event.payload.into(),
-        event.data_json.into(),
-        event.traceparent.into(),
-        event.create_time.into(),
-    ]);
+    values.extend(tasks::Column::iter().filter(|c| !matches!(c, tasks::Column::Revision)).map(|c| row.get(c)));
+    for column in outbox_columns().filter(|c| !matches!(c, outbox::Column::Revision)) {
+        let value = event.get(column).into_value();
+        values.push(value.ok_or_else(|| DbErr::Custom(format!("outbox column {} not set", column.as_str())))?);
+    }
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, &*SQL, values);
     let written = conn.query_one(statement).await?;
     written.ok_or_else(|| DbErr::RecordNotInserted)?.try_get("", "revision")
 }
 
+/// The outbox columns a row writes (the id is the database's).
+fn outbox_columns() -> impl Iterator<Item = outbox::Column> {
+    outbox::Column::iter().filter(|c| !matches!(c, outbox::Column::Id))
+}
+
 /// `$1` the user; then every task column but the revision, in the entity's
-/// order; then the event's columns.
+/// order; then every outbox column but the revision, likewise.
 static SQL: LazyLock<String> = LazyLock::new(|| {
     let mut next = 1;
     let mut param = || {
         next += 1;
         format!("${next}")
     };
-    let (mut columns, mut task_values) = (Vec::new(), Vec::new());
+    let (mut task_columns, mut task_values) = (Vec::new(), Vec::new());
     for column in tasks::Column::iter() {
-        columns.push(column.as_str().to_owned());
-        task_values.push(if is_revision(column) { "revision.revision".to_owned() } else { param() });
+        task_columns.push(column.as_str().to_owned());
+        task_values.push(match column {
+            tasks::Column::Revision => "revision.revision".to_owned(),
+            _ => param(),
+        });
     }
-    let [event_id, event_type, topic, user_id, task_id, payload, json, traceparent, create_time] =
-        std::array::from_fn(|_| param());
+    let (mut event_columns, mut event_values) = (Vec::new(), Vec::new());
+    for column in outbox_columns() {
+        event_columns.push(column.as_str().to_owned());
+        event_values.push(match column {
+            outbox::Column::Revision => "task.revision".to_owned(),
+            outbox::Column::Payload => format!("task_event_revised({}, task.revision)", param()),
+            outbox::Column::DataJson => format!("task_event_json_revised({}, task.revision)", param()),
+            _ => param(),
+        });
+    }
     format!(
         "WITH revision AS (INSERT INTO user_revisions (user_id, revision) VALUES ($1, 1) \
            ON CONFLICT (user_id) DO UPDATE SET revision = user_revisions.revision + 1 RETURNING revision), \
-         task AS (INSERT INTO tasks ({columns}) SELECT {task_values} FROM revision RETURNING revision) \
-         INSERT INTO outbox (event_id, event_type, topic, user_id, task_id, revision, payload, data_json, \
-           traceparent, create_time, publish_time) \
-         SELECT {event_id}, {event_type}, {topic}, {user_id}, {task_id}, task.revision, \
-           task_event_revised({payload}, task.revision), task_event_json_revised({json}, task.revision), \
-           {traceparent}, {create_time}, NULL FROM task \
-         RETURNING revision",
-        columns = columns.join(", "),
-        task_values = task_values.join(", "),
+         task AS (INSERT INTO tasks ({}) SELECT {} FROM revision RETURNING revision) \
+         INSERT INTO outbox ({}) SELECT {} FROM task RETURNING revision",
+        task_columns.join(", "),
+        task_values.join(", "),
+        event_columns.join(", "),
+        event_values.join(", "),
     )
 });
-
-fn is_revision(column: tasks::Column) -> bool {
-    matches!(column, tasks::Column::Revision)
-}
