@@ -34,7 +34,7 @@ fuzz:
 	scripts/fuzz.sh $(or $(FUZZ_SECONDS),600)
 
 ## soak: ten minutes of mixed traffic through the whole system (make test runs 20 s).
-soak:
+soak: tools
 	SOAK_SECONDS=$(or $(SOAK_SECONDS),600) scripts/with-test-stack.sh $(CARGO) nextest run --profile soak -p integration-tests --test soak --no-capture
 
 # The service binaries first: tests/operations.rs runs them as processes.
@@ -43,8 +43,8 @@ test-rust:
 	scripts/with-test-stack.sh $(CARGO) nextest run --workspace --no-fail-fast
 
 ## tools: what the tests and make dev need, built or fetched once (cached
-# outside the clone): grpcurl and aiosmtpd, daprd and the Dapr scheduler,
-# Kafka. Each step prints how long it took.
+# outside the clone): grpcurl, aiosmtpd, Prometheus and cargo-nextest, daprd
+# and the Dapr scheduler, Kafka. Each step prints how long it took.
 tools:
 	scripts/install-tools.sh
 	scripts/install-dapr.sh

@@ -7,6 +7,8 @@
 #   buf      <- PyPI `buf-bin` in the venv .tools/venv (buf lint, buf breaking)
 #   actionlint <- the Go module proxy (`go install`, cached outside the clone;
 #                 make lint checks .github/workflows with it)
+#   cargo-nextest <- crates.io (`cargo install`, cached outside the clone; the
+#                 test runner of make test)
 # Usage: scripts/install-tools.sh [grpcurl ...]   (no argument = all)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -78,7 +80,23 @@ install_actionlint() {
   ln -sf "$out/actionlint" "$bin/actionlint"
 }
 
+# cargo-nextest <- crates.io, built into the cache outside the clone (a few
+# minutes, once per machine), linked into .tools/bin where cargo finds it.
+NEXTEST_VERSION=0.9.151
+install_nextest() {
+  local cache=${TASKS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tasks-platform}
+  local out="$cache/cargo-nextest"
+  if [ "$("$out/bin/cargo-nextest" nextest --version 2>/dev/null | head -n 1)" != "cargo-nextest $NEXTEST_VERSION" ]; then
+    local started=$SECONDS
+    # Its own target dir: the workspace's CARGO_TARGET_DIR keeps only ours.
+    CARGO_TARGET_DIR="$cache/cargo-nextest-build" cargo install --locked --root "$out" --version "$NEXTEST_VERSION" cargo-nextest
+    rm -rf "$cache/cargo-nextest-build"
+    echo "built cargo-nextest $NEXTEST_VERSION in $((SECONDS - started)) s"
+  fi
+  ln -sf "$out/bin/cargo-nextest" "$bin/cargo-nextest"
+}
+
 tools=("$@")
 [ ${#tools[@]} -gt 0 ] || tools=(grpcurl)
-[ $# -gt 0 ] || tools+=(aiosmtpd prometheus)
+[ $# -gt 0 ] || tools+=(aiosmtpd prometheus nextest)
 for tool in "${tools[@]}"; do "install_$tool"; done

@@ -9,9 +9,15 @@
 //!   `kid` (at most every [`JWKS_MIN_REFRESH`]).
 //!
 //! `AUTH_ISSUER` and `AUTH_AUDIENCE`, when set, are checked too.
+//!
+//! A client sends the same token on every call, so a verified token is
+//! remembered for up to [`VERIFIED_TOKEN_TTL`] (never past its `exp`): its
+//! signature is checked once a minute, not once per call (the rate limit
+//! and the handler each ask who the caller is).
 
 use std::{
-    sync::Arc,
+    collections::HashMap,
+    sync::{Arc, RwLock as SyncRwLock},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -32,16 +38,24 @@ pub const JWKS_MIN_REFRESH: Duration = Duration::from_secs(30);
 /// Known keys are refetched after this long anyway, to follow rotation.
 pub const JWKS_MAX_AGE: Duration = Duration::from_secs(600);
 
-/// The authenticated user: a JWT subject, 1 to 255 characters.
+/// How long a verified token is trusted without checking its signature
+/// again (at most until it expires): a key withdrawn from the JWKS stops
+/// being honoured within this time.
+pub const VERIFIED_TOKEN_TTL: Duration = Duration::from_secs(60);
+/// At most this many verified tokens are remembered.
+const VERIFIED_TOKENS_KEPT: usize = 10_000;
+
+/// The authenticated user: a JWT subject, 1 to 255 characters. Cheap to
+/// clone.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct UserId(String);
+pub struct UserId(Arc<str>);
 
 impl UserId {
     pub fn parse(raw: &str) -> Result<Self, AuthError> {
         if raw.is_empty() || raw.len() > 255 || raw.chars().any(char::is_control) {
             return Err(AuthError::InvalidSubject);
         }
-        Ok(Self(raw.to_owned()))
+        Ok(Self(raw.into()))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -181,6 +195,42 @@ struct Inner {
     keys: KeySource,
     issuer: Option<String>,
     audience: Option<String>,
+    verified: VerifiedTokens,
+}
+
+/// Tokens whose signature and claims were checked, with their user.
+#[derive(Default)]
+struct VerifiedTokens {
+    // Read on every call, written once a minute per client.
+    tokens: SyncRwLock<HashMap<Box<str>, Verified>>,
+}
+
+struct Verified {
+    user: UserId,
+    /// Unix seconds from which the token is checked again.
+    until: u64,
+}
+
+impl VerifiedTokens {
+    /// The user of `token` if it was verified and is still trusted. Time only
+    /// moves on, so `nbf` and `iat`, fine then, are fine now.
+    fn get(&self, token: &str, now: u64) -> Option<UserId> {
+        let tokens = self.tokens.read().ok()?;
+        tokens.get(token).filter(|v| now < v.until).map(|v| v.user.clone())
+    }
+
+    fn insert(&self, token: &str, user: UserId, expires: u64, now: u64) {
+        let Ok(mut tokens) = self.tokens.write() else { return };
+        if tokens.len() >= VERIFIED_TOKENS_KEPT {
+            tokens.retain(|_, v| now < v.until);
+            if tokens.len() >= VERIFIED_TOKENS_KEPT {
+                tokens.clear();
+            }
+        }
+        // jsonwebtoken accepts a token until `exp` plus the leeway.
+        let until = (now + VERIFIED_TOKEN_TTL.as_secs()).min(expires.saturating_add(CLOCK_LEEWAY.as_secs()));
+        tokens.insert(token.into(), Verified { user, until });
+    }
 }
 
 enum KeySource {
@@ -204,7 +254,14 @@ impl Authenticator {
                 cache: RwLock::new(JwksCache::default()),
             },
         };
-        Self { inner: Arc::new(Inner { keys, issuer: config.issuer.clone(), audience: config.audience.clone() }) }
+        Self {
+            inner: Arc::new(Inner {
+                keys,
+                issuer: config.issuer.clone(),
+                audience: config.audience.clone(),
+                verified: VerifiedTokens::default(),
+            }),
+        }
     }
 
     /// The user of a request, from its `authorization` metadata.
@@ -218,6 +275,17 @@ impl Authenticator {
 
     /// The subject of a token, if the token is valid.
     pub async fn verify(&self, token: &str) -> Result<UserId, AuthError> {
+        let now = now_secs();
+        if let Some(user) = self.inner.verified.get(token, now) {
+            return Ok(user);
+        }
+        let (user, expires) = self.check(token).await?;
+        self.inner.verified.insert(token, user.clone(), expires, now);
+        Ok(user)
+    }
+
+    /// Checks `token`'s signature and claims: its user and its `exp`.
+    async fn check(&self, token: &str) -> Result<(UserId, u64), AuthError> {
         let header = decode_header(token)?;
         let claims = match &self.inner.keys {
             KeySource::Secret(key) => decode::<Claims>(token, key, &self.validation(Algorithm::HS256))?.claims,
@@ -234,7 +302,7 @@ impl Authenticator {
         if claims.iat.is_some_and(|iat| iat > now_secs() + CLOCK_LEEWAY.as_secs()) {
             return Err(AuthError::IssuedInTheFuture);
         }
-        UserId::parse(&claims.sub)
+        Ok((UserId::parse(&claims.sub)?, claims.exp))
     }
 
     fn validation(&self, alg: Algorithm) -> Validation {
@@ -305,4 +373,60 @@ pub fn issue_hs256_token(secret: &str, subject: &str, ttl: Duration) -> Result<S
     let now = now_secs();
     let claims = Claims { sub: subject.to_owned(), exp: now + ttl.as_secs(), iat: Some(now), nbf: None };
     Ok(encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> UserId {
+        UserId::parse("alice").unwrap()
+    }
+
+    #[test]
+    fn a_verified_token_is_trusted_for_the_ttl_then_checked_again() {
+        let verified = VerifiedTokens::default();
+        let (now, ttl) = (1_000_000, VERIFIED_TOKEN_TTL.as_secs());
+        verified.insert("t", alice(), now + 3600, now);
+        assert_eq!(verified.get("t", now + ttl - 1), Some(alice()));
+        assert_eq!(verified.get("t", now + ttl), None);
+        assert_eq!(verified.get("other", now), None);
+    }
+
+    #[test]
+    fn a_verified_token_is_never_trusted_past_its_expiry() {
+        let verified = VerifiedTokens::default();
+        let now = 1_000_000;
+        // Expired 10 s ago, still within the leeway jsonwebtoken allows.
+        verified.insert("t", alice(), now - 10, now);
+        let until = now - 10 + CLOCK_LEEWAY.as_secs();
+        assert_eq!(verified.get("t", until - 1), Some(alice()));
+        assert_eq!(verified.get("t", until), None);
+    }
+
+    #[test]
+    fn the_verified_tokens_kept_are_bounded() {
+        let verified = VerifiedTokens::default();
+        let now = 1_000_000;
+        for i in 0..VERIFIED_TOKENS_KEPT + 10 {
+            verified.insert(&format!("token-{i}"), alice(), now + 3600, now);
+        }
+        let kept = verified.tokens.read().unwrap().len();
+        assert!(kept <= VERIFIED_TOKENS_KEPT, "{kept} kept");
+        assert_eq!(verified.get(&format!("token-{}", VERIFIED_TOKENS_KEPT + 9), now), Some(alice()));
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_still_names_its_own_user_and_bad_ones_are_not_remembered() {
+        let auth = Authenticator::new(&AuthConfig::hs256("s3cret"));
+        let token = issue_hs256_token("s3cret", "alice", Duration::from_secs(600)).unwrap();
+        for _ in 0..2 {
+            assert_eq!(auth.verify(&token).await.unwrap(), alice());
+        }
+        let forged = issue_hs256_token("other", "mallory", Duration::from_secs(600)).unwrap();
+        for _ in 0..2 {
+            assert!(matches!(auth.verify(&forged).await, Err(AuthError::InvalidToken(_))));
+        }
+        assert_eq!(auth.inner.verified.tokens.read().unwrap().len(), 1);
+    }
 }

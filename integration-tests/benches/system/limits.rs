@@ -91,8 +91,8 @@ async fn insert_outbox(
 
 /// CreateTask as the service sends it on PostgreSQL (a task without tags):
 /// one statement that takes the user's next revision, writes the task and
-/// its event, and adds the revision to the stored event in SQL
-/// (`task_event_revised`, `task_event_json_revised`).
+/// its event, and adds the revision to the stored event in SQL (appended to
+/// the protobuf by `task_event_revised`, in place of the JSON's marks).
 pub async fn create_as_sent(
     connections: Connections,
     n: usize,
@@ -106,7 +106,7 @@ pub async fn create_as_sent(
          INSERT INTO outbox (event_id, event_type, topic, user_id, task_id, revision, payload, data_json, \
                traceparent, create_time, publish_time) \
          SELECT $5, 'todo.task.created.v1', 'task-events', $1, $2, task.revision, \
-               task_event_revised($6, task.revision), task_event_json_revised($7, task.revision), NULL, $4, NULL \
+               task_event_revised($6, task.revision), replace($7, chr(1), task.revision::text), NULL, $4, NULL \
          FROM task RETURNING revision"
     );
     create_by_statement("  limit: same SQL (1 round trip)", sql, connections, n, concurrency, user).await

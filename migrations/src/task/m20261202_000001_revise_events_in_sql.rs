@@ -10,7 +10,8 @@
 //!   exactly as the event encoded with them. The field numbers are those of
 //!   `proto/todo/task/v1/events.proto` (4, 6) and `resources.proto` (14, 15).
 //! - `task_event_json_revised(data_json, revision)` sets them in the proto3
-//!   JSON (int64 as a string, the etag `"<revision>"`).
+//!   JSON (int64 as a string, the etag `"<revision>"`); replaced by marks in
+//!   the JSON since m20261202_000002.
 //!
 //! The task store's tests check that both decode to the event the service
 //! would have encoded with the revision known. SQLite has no data-modifying
@@ -45,7 +46,12 @@ BEGIN
       || '\x20'::bytea || varint                                               -- TaskEvent.revision = 4
       || '\x32'::bytea || set_byte('\x00'::bytea, 0, length(task)) || task;   -- TaskEvent.task = 6
 END $$;
+"#;
 
+/// The JSON function (dropped by m20261202_000002: the statement replaces
+/// marks in the JSON instead, which costs PostgreSQL far less than parsing
+/// and setting members of a jsonb).
+pub(super) const JSON_FUNCTION: &str = r#"
 CREATE FUNCTION task_event_json_revised(data_json text, revision bigint) RETURNS text
 LANGUAGE plpgsql IMMUTABLE STRICT AS $$
 BEGIN
@@ -65,7 +71,8 @@ impl MigrationTrait for Migration {
         if manager.get_database_backend() != DbBackend::Postgres {
             return Ok(());
         }
-        manager.get_connection().execute_unprepared(UP).await.map(drop)
+        manager.get_connection().execute_unprepared(UP).await?;
+        manager.get_connection().execute_unprepared(JSON_FUNCTION).await.map(drop)
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

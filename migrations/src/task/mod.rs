@@ -12,6 +12,7 @@ mod m20261201_000001_quarantine_outbox_rows;
 mod m20261201_000002_outbox_event_json;
 mod m20261201_000003_priority_order_indexes;
 mod m20261202_000001_revise_events_in_sql;
+mod m20261202_000002_mark_revisions_in_event_json;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000002_outbox_event_json::Migration),
             Box::new(m20261201_000003_priority_order_indexes::Migration),
             Box::new(m20261202_000001_revise_events_in_sql::Migration),
+            Box::new(m20261202_000002_mark_revisions_in_event_json::Migration),
         ]
     }
 

@@ -17,6 +17,7 @@ use std::{
 
 use futures::future::BoxFuture;
 use http_body::{Body, Frame, SizeHint};
+use metrics::{Label, SharedString};
 
 /// The tower layer; outermost, so calls refused by the limits count too.
 #[derive(Clone, Default)]
@@ -38,8 +39,9 @@ pub struct GrpcMetrics<S> {
 /// One call being observed.
 struct Call {
     kind: &'static str,
-    service: String,
-    method: String,
+    // Shared: every label set of the call clones them.
+    service: SharedString,
+    method: SharedString,
     started: Instant,
     /// The trace of the request span (the layer runs inside it).
     trace_id: Option<String>,
@@ -58,39 +60,41 @@ impl Call {
         };
         let call = Self {
             kind,
-            service: service.to_owned(),
-            method: method.to_owned(),
+            service: SharedString::from_shared(service.into()),
+            method: SharedString::from_shared(method.into()),
             started: Instant::now(),
             trace_id: None,
         };
-        ::metrics::counter!("grpc_server_started_total", &call.labels()).increment(1);
+        ::metrics::counter!("grpc_server_started_total", call.labels()).increment(1);
         call
     }
 
-    fn labels(&self) -> [(&'static str, String); 3] {
-        [
-            ("grpc_type", self.kind.to_owned()),
-            ("grpc_service", self.service.clone()),
-            ("grpc_method", self.method.clone()),
+    fn labels(&self) -> Vec<Label> {
+        vec![
+            Label::from_static_parts("grpc_type", self.kind),
+            Label::new("grpc_service", self.service.clone()),
+            Label::new("grpc_method", self.method.clone()),
         ]
     }
 
     fn finish(self, code: &'static str) {
-        let [kind, service, method] = self.labels();
         let elapsed = self.started.elapsed().as_secs_f64();
-        let (path, trace_id, ms) =
-            (format!("{}/{}", service.1, method.1), self.trace_id.as_deref(), (elapsed * 1e6).round() / 1e3);
+        let (rpc, trace_id, ms) = (
+            format_args!("{}/{}", &*self.service, &*self.method),
+            self.trace_id.as_deref(),
+            (elapsed * 1e6).round() / 1e3,
+        );
         match code {
-            "OK" => tracing::debug!(rpc = %path, code, elapsed_ms = ms, trace_id, "call finished"),
+            "OK" => tracing::debug!(%rpc, code, elapsed_ms = ms, trace_id, "call finished"),
             "Internal" | "Unknown" | "DataLoss" | "Unavailable" => {
-                tracing::warn!(rpc = %path, code, elapsed_ms = ms, trace_id, "call failed");
+                tracing::warn!(%rpc, code, elapsed_ms = ms, trace_id, "call failed");
             }
-            _ => tracing::info!(rpc = %path, code, elapsed_ms = ms, trace_id, "call refused"),
+            _ => tracing::info!(%rpc, code, elapsed_ms = ms, trace_id, "call refused"),
         }
-        ::metrics::histogram!("grpc_server_handling_seconds", &[kind.clone(), service.clone(), method.clone()])
-            .record(elapsed);
-        ::metrics::counter!("grpc_server_handled_total", &[kind, service, method, ("grpc_code", code.to_owned())])
-            .increment(1);
+        let mut labels = self.labels();
+        ::metrics::histogram!("grpc_server_handling_seconds", labels.clone()).record(elapsed);
+        labels.push(Label::from_static_parts("grpc_code", code));
+        ::metrics::counter!("grpc_server_handled_total", labels).increment(1);
     }
 }
 

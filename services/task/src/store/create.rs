@@ -4,8 +4,10 @@
 //! its own, so the guarantees are the same: all three rows or none, and the
 //! lock on the user's revision row orders that user's writes.
 //!
-//! The revision is known only inside the statement, so the event is stored
-//! without it and the statement adds it (see migration m20261202_000001).
+//! The revision is known only inside the statement, so the event comes
+//! without it and the statement adds it: appended to the protobuf
+//! (`task_event_revised`, migration m20261202_000001), in place of the marks
+//! in the JSON (`outbox::row_without_revision`).
 //! Tasks with tags, and SQLite (no data-modifying CTEs), take the
 //! transaction instead.
 
@@ -71,7 +73,9 @@ static SQL: LazyLock<String> = LazyLock::new(|| {
         event_values.push(match column {
             outbox::Column::Revision => "task.revision".to_owned(),
             outbox::Column::Payload => format!("task_event_revised({}, task.revision)", param()),
-            outbox::Column::DataJson => format!("task_event_json_revised({}, task.revision)", param()),
+            outbox::Column::DataJson => {
+                format!("replace({}, chr({}), task.revision::text)", param(), u32::from(super::outbox::REVISION_MARK))
+            }
             _ => param(),
         });
     }

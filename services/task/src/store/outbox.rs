@@ -35,11 +35,67 @@ pub async fn append(conn: &impl ConnectionTrait, topic: &str, new: NewEvent) -> 
 /// event are encoded once, here: the feed serves the protobuf, the relay
 /// publishes the JSON as it is.
 pub fn row(topic: &str, new: NewEvent) -> Result<outbox::ActiveModel, DbErr> {
+    let payload = new.event.encode_to_vec();
+    let data_json = json_of(&payload, &new.event.event_id)?;
+    Ok(model(topic, new, payload, data_json))
+}
+
+/// [`row`] of `new` for a statement that allocates the revision: the
+/// protobuf without the event's revision fields (`TaskEvent.revision`, and
+/// the snapshot's `revision` and `etag`), which the statement appends
+/// (`task_event_revised`, migration m20261202_000001); the JSON with
+/// [`REVISION_MARK`] where the revision goes, which the statement replaces.
+pub fn row_without_revision(topic: &str, mut new: NewEvent) -> Result<outbox::ActiveModel, DbErr> {
+    set_revision(&mut new.event, UNREVISED);
+    let mut json = json_of(&new.event.encode_to_vec(), &new.event.event_id)?;
+    for (unrevised, marked) in &*MARKS {
+        if !json.contains(unrevised.as_str()) {
+            return Err(DbErr::Custom(format!("event {}: no {unrevised} in its JSON", new.event.event_id)));
+        }
+        json = json.replace(unrevised, marked);
+    }
+    set_revision(&mut new.event, 0);
+    let payload = new.event.encode_to_vec();
+    Ok(model(topic, new, payload, json))
+}
+
+/// Where the JSON of an event stored by [`row_without_revision`] takes its
+/// revision: a control character, which JSON text never holds unescaped.
+pub const REVISION_MARK: char = '\u{1}';
+
+/// The revision such an event is encoded with first, to find its places in
+/// the JSON: no write gives it (revisions start at 1), and no user text can
+/// produce `"revision":"<it>"`, whose quotes a string's JSON escapes.
+const UNREVISED: i64 = i64::MIN;
+
+/// The JSON members that hold [`UNREVISED`] (the revisions, as proto3 JSON
+/// writes an int64, and the etag, the quoted revision), and the same with
+/// the mark.
+static MARKS: std::sync::LazyLock<[(String, String); 2]> = std::sync::LazyLock::new(|| {
+    let (revision, etag) = (|r: &str| format!("\"revision\":\"{r}\""), |r: &str| format!("\"etag\":\"\\\"{r}\\\"\""));
+    let (unrevised, mark) = (UNREVISED.to_string(), REVISION_MARK.to_string());
+    [(revision(&unrevised), revision(&mark)), (etag(&unrevised), etag(&mark))]
+});
+
+/// The event's revision fields (the snapshot's etag is its quoted revision;
+/// 0 clears them all).
+fn set_revision(event: &mut pb::TaskEvent, revision: i64) {
+    event.revision = revision;
+    if let Some(task) = event.task.as_mut() {
+        task.revision = revision;
+        task.etag = if revision == 0 { String::new() } else { format!("\"{revision}\"") };
+    }
+}
+
+fn json_of(payload: &[u8], event_id: &str) -> Result<String, DbErr> {
+    let json =
+        json::encoded_to_raw::<pb::TaskEvent>(payload).map_err(|e| DbErr::Custom(format!("event {event_id}: {e}")))?;
+    Ok(json.get().to_owned())
+}
+
+fn model(topic: &str, new: NewEvent, payload: Vec<u8>, data_json: String) -> outbox::ActiveModel {
     let NewEvent { event, event_type, traceparent } = new;
-    let payload = event.encode_to_vec();
-    let data_json = json::encoded_to_raw::<pb::TaskEvent>(&payload)
-        .map_err(|e| DbErr::Custom(format!("event {}: {e}", event.event_id)))?;
-    Ok(outbox::ActiveModel {
+    outbox::ActiveModel {
         id: NotSet,
         create_time: Set(event.occur_time.as_ref().and_then(date_time).map_or(0, to_micros)),
         event_id: Set(event.event_id),
@@ -49,25 +105,12 @@ pub fn row(topic: &str, new: NewEvent) -> Result<outbox::ActiveModel, DbErr> {
         task_id: Set(event.task_id),
         revision: Set(event.revision),
         payload: Set(payload),
-        data_json: Set(Some(data_json.get().to_owned())),
+        data_json: Set(Some(data_json)),
         traceparent: Set(traceparent),
         publish_time: Set(None),
         quarantine_time: Set(None),
         quarantine_reason: Set(None),
-    })
-}
-
-/// [`row`] of `new` without the event's revision fields (`TaskEvent.revision`,
-/// and the snapshot's `revision` and `etag`), for a statement that allocates
-/// the revision and adds them (`task_event_revised` and
-/// `task_event_json_revised`, migration m20261202_000001).
-pub fn row_without_revision(topic: &str, mut new: NewEvent) -> Result<outbox::ActiveModel, DbErr> {
-    new.event.revision = 0;
-    if let Some(task) = new.event.task.as_mut() {
-        task.revision = 0;
-        task.etag.clear();
     }
-    row(topic, new)
 }
 
 /// Encoded events of `user` with a revision above `after`, oldest first.
