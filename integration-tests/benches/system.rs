@@ -9,8 +9,8 @@
 //!    the service and its pool; the driver has a connection per caller).
 //!    RPCs: CreateTask for 8 users and for 1 user, GetTask, ListTasks (a
 //!    page of 50, with and without a filter), UpdateTask, CompleteTask. The
-//!    service and the driver take turns for `BENCH_ROUNDS` rounds; each
-//!    figure is the median of its rounds.
+//!    service and the driver take turns for `BENCH_ROUNDS` rounds, each on
+//!    a fresh database; each figure is the median of its rounds.
 //! 2. The event path through the real runtime: task service (PostgreSQL) →
 //!    outbox relay → daprd → Kafka → daprd → a consumer. One change at a
 //!    time, from the `CreateTask` call until a subscriber's handler has it
@@ -235,27 +235,28 @@ async fn create(
     Ok((Compared { name, ours, limits }, created))
 }
 
-/// `rounds` rounds of every RPC beside its limits, on one service and one
-/// database; each figure is the median of its rounds. Alternating the
-/// service and PostgreSQL alone, round after round, spreads what else the
-/// machine is doing over both sides of each ratio.
+/// `rounds` rounds of every RPC beside its limits, each on a fresh service
+/// and database (so every round sees the same data); each figure is the
+/// median of its rounds. Alternating the service and PostgreSQL alone,
+/// round after round, spreads what else the machine is doing over both
+/// sides of each ratio.
 async fn api(requests: usize, concurrency: usize, rounds: usize) -> anyhow::Result<Vec<String>> {
-    let (service, db) = task_service_on(Backend::Postgres, None).await;
-    let options = db.get_postgres_connection_pool().connect_options();
-    let pool = limits::Connections::open(&options, concurrency).await?;
-    let (connection, origin) = direct::Direct::connect(service.addr).await?;
-    let client = TaskServiceClient::with_origin(connection, origin);
     let mut rounds_run = Vec::new();
     for round in 1..=rounds {
         println!("round {round} of {rounds}");
+        let (service, db) = task_service_on(Backend::Postgres, None).await;
+        let options = db.get_postgres_connection_pool().connect_options();
+        let pool = limits::Connections::open(&options, concurrency).await?;
+        let (connection, origin) = direct::Direct::connect(service.addr).await?;
+        let client = TaskServiceClient::with_origin(connection, origin);
         rounds_run.push(api_round(&client, &pool, requests, concurrency).await?);
+        service.stop().await;
     }
     let compared = medians(rounds_run);
     header();
     for c in &compared {
         c.print();
     }
-    service.stop().await;
     Ok(compared.iter().map(Compared::bench_line).collect())
 }
 

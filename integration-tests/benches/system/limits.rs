@@ -32,7 +32,8 @@ const INSERT_OUTBOX: &str = "INSERT INTO outbox (event_id, event_type, topic, us
      data_json, traceparent, create_time, publish_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, NULL)";
 
 /// A task's tags, aggregated into its row as the service reads them.
-const TAG_IDS: &str = "(SELECT string_agg(tag_id, ',') FROM task_tags WHERE task_tags.task_id = tasks.id) AS tag_ids";
+const TAG_IDS: &str =
+    "array_to_string(ARRAY(SELECT tag_id FROM task_tags WHERE task_tags.task_id = tasks.id), ',') AS tag_ids";
 
 /// An event of the size the service stores (protobuf payload and JSON).
 fn event_bytes() -> (Vec<u8>, String) {

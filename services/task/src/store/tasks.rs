@@ -63,7 +63,7 @@ fn find_sql(backend: DbBackend) -> &'static str {
 /// A task's row and its tag ids, read in one statement.
 struct RowWithTags {
     row: tasks::Model,
-    /// The task's tag ids, comma-separated (None without tags).
+    /// The task's tag ids, comma-separated (None or "" without tags).
     tag_ids: Option<String>,
 }
 
@@ -115,10 +115,14 @@ fn with_tags(select: Select<tasks::Entity>, conn: &impl ConnectionTrait) -> Sele
     select.column_as(Expr::cust(tag_ids_aggregate(conn.get_database_backend())), "tag_ids").into_model::<RowWithTags>()
 }
 
-/// A task's tag ids, comma-separated, as a column of its row.
+/// A task's tag ids, comma-separated, as a column of its row (on
+/// PostgreSQL an array subquery, which costs it less than an aggregate;
+/// "" without tags).
 fn tag_ids_aggregate(backend: DbBackend) -> &'static str {
     match backend {
-        DbBackend::Postgres => "(SELECT string_agg(tag_id, ',') FROM task_tags WHERE task_tags.task_id = tasks.id)",
+        DbBackend::Postgres => {
+            "array_to_string(ARRAY(SELECT tag_id FROM task_tags WHERE task_tags.task_id = tasks.id), ',')"
+        }
         _ => "(SELECT group_concat(tag_id, ',') FROM task_tags WHERE task_tags.task_id = tasks.id)",
     }
 }
