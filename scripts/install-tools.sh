@@ -86,7 +86,8 @@ NEXTEST_VERSION=0.9.151
 install_nextest() {
   local cache=${TASKS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tasks-platform}
   local out="$cache/cargo-nextest"
-  if [ "$("$out/bin/cargo-nextest" nextest --version 2>/dev/null | head -n 1)" != "cargo-nextest $NEXTEST_VERSION" ]; then
+  # It says e.g. "cargo-nextest 0.9.151 (6b3f99457 2026-11-02)".
+  if [[ "$("$out/bin/cargo-nextest" nextest --version 2>/dev/null | head -n 1)" != "cargo-nextest $NEXTEST_VERSION "* ]]; then
     local started=$SECONDS
     # Its own target dir: the workspace's CARGO_TARGET_DIR keeps only ours.
     CARGO_TARGET_DIR="$cache/cargo-nextest-build" cargo install --locked --root "$out" --version "$NEXTEST_VERSION" cargo-nextest
