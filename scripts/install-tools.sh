@@ -14,6 +14,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/.tools/bin"
 mkdir -p "$bin"
+# Builds kept outside the clone (as install-dapr.sh keeps its own).
+cache=${TASKS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tasks-platform}
 # As root, or through passwordless sudo (CI runners).
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif sudo -n true 2>/dev/null; then sudo "$@"; else return 1; fi; }
 
@@ -70,7 +72,6 @@ install_buf() {
 # the clone ($TASKS_CACHE, as install-dapr.sh), linked into .tools/bin.
 ACTIONLINT_VERSION=v1.7.12
 install_actionlint() {
-  local cache=${TASKS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tasks-platform}
   local out="$cache/actionlint-$ACTIONLINT_VERSION"
   if [ ! -x "$out/actionlint" ]; then
     local started=$SECONDS
@@ -84,7 +85,6 @@ install_actionlint() {
 # minutes, once per machine), linked into .tools/bin where cargo finds it.
 NEXTEST_VERSION=0.9.151
 install_nextest() {
-  local cache=${TASKS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tasks-platform}
   local out="$cache/cargo-nextest"
   # It says e.g. "cargo-nextest 0.9.151 (6b3f99457 2026-11-02)".
   if [[ "$("$out/bin/cargo-nextest" nextest --version 2>/dev/null | head -n 1)" != "cargo-nextest $NEXTEST_VERSION "* ]]; then

@@ -279,13 +279,14 @@ impl Authenticator {
         if let Some(user) = self.inner.verified.get(token, now) {
             return Ok(user);
         }
-        let (user, expires) = self.check(token).await?;
+        let (user, expires) = self.check(token, now).await?;
         self.inner.verified.insert(token, user.clone(), expires, now);
         Ok(user)
     }
 
-    /// Checks `token`'s signature and claims: its user and its `exp`.
-    async fn check(&self, token: &str) -> Result<(UserId, u64), AuthError> {
+    /// Checks `token`'s signature and claims at `now` (Unix seconds): its
+    /// user and its `exp`.
+    async fn check(&self, token: &str, now: u64) -> Result<(UserId, u64), AuthError> {
         let header = decode_header(token)?;
         let claims = match &self.inner.keys {
             KeySource::Secret(key) => decode::<Claims>(token, key, &self.validation(Algorithm::HS256))?.claims,
@@ -299,7 +300,7 @@ impl Authenticator {
         };
         // jsonwebtoken checks `exp` and `nbf`; a token minted in the future
         // is as suspect as one not yet valid.
-        if claims.iat.is_some_and(|iat| iat > now_secs() + CLOCK_LEEWAY.as_secs()) {
+        if claims.iat.is_some_and(|iat| iat > now + CLOCK_LEEWAY.as_secs()) {
             return Err(AuthError::IssuedInTheFuture);
         }
         Ok((UserId::parse(&claims.sub)?, claims.exp))

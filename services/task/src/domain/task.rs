@@ -168,10 +168,15 @@ pub struct Series {
     pub index: u32,
 }
 
+/// The etag of a task at `revision`: the revision, quoted.
+pub fn etag_of(revision: impl std::fmt::Display) -> String {
+    format!("\"{revision}\"")
+}
+
 impl Task {
     /// A strong etag derived from the revision, which changes with every change.
     pub fn etag(&self) -> String {
-        format!("\"{}\"", self.revision)
+        etag_of(self.revision)
     }
 
     pub fn is_deleted(&self) -> bool {

@@ -12,7 +12,7 @@ use shared::{
 };
 
 use super::entities::outbox;
-use crate::domain::to_micros;
+use crate::domain::{task::etag_of, to_micros};
 
 /// One event to append, as the service built it from the change it made.
 pub struct NewEvent {
@@ -72,7 +72,9 @@ const UNREVISED: i64 = i64::MIN;
 /// writes an int64, and the etag, the quoted revision), and the same with
 /// the mark.
 static MARKS: std::sync::LazyLock<[(String, String); 2]> = std::sync::LazyLock::new(|| {
-    let (revision, etag) = (|r: &str| format!("\"revision\":\"{r}\""), |r: &str| format!("\"etag\":\"\\\"{r}\\\"\""));
+    // The etag is a string holding quotes, which its JSON escapes.
+    let revision = |r: &str| format!("\"revision\":\"{r}\"");
+    let etag = |r: &str| format!("\"etag\":\"{}\"", etag_of(r).replace('"', "\\\""));
     let (unrevised, mark) = (UNREVISED.to_string(), REVISION_MARK.to_string());
     [(revision(&unrevised), revision(&mark)), (etag(&unrevised), etag(&mark))]
 });
@@ -83,7 +85,7 @@ fn set_revision(event: &mut pb::TaskEvent, revision: i64) {
     event.revision = revision;
     if let Some(task) = event.task.as_mut() {
         task.revision = revision;
-        task.etag = if revision == 0 { String::new() } else { format!("\"{revision}\"") };
+        task.etag = if revision == 0 { String::new() } else { etag_of(revision) };
     }
 }
 
