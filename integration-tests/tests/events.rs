@@ -424,7 +424,13 @@ async fn the_relay_publishes_the_stored_json_as_it_is() {
     })
     .await;
     assert_eq!(titles, ["through the API", "from the stored JSON", "written before the JSON was kept"]);
-    let broken = outbox::Entity::find_by_id(broken.id).one(&db).await.unwrap().unwrap();
+    // The relay quarantines the broken row after it has sent the one before
+    // it, so the subscriber can see all three before the mark is written.
+    let broken = eventually("the broken row quarantined", Duration::from_secs(20), || async {
+        let row = outbox::Entity::find_by_id(broken.id).one(&db).await.unwrap().unwrap();
+        row.quarantine_time.is_some().then_some(row)
+    })
+    .await;
     assert!(broken.quarantine_reason.as_deref().unwrap_or_default().contains("data_json"), "{broken:?}");
     assert_eq!(broken.publish_time, None);
     task_sidecar.stop().await;
