@@ -665,6 +665,15 @@ async fn main() -> anyhow::Result<()> {
     let concurrency = knob("BENCH_CONCURRENCY", 32)?.max(1);
     let events = knob("BENCH_EVENTS", 300)?;
     let burst = knob("BENCH_BURST", 2000)?;
+    // The services in this process trace and log as deployed ones do (the
+    // Helm chart's JSON lines at `info`, an OpenTelemetry span per call), so
+    // what that costs a call is in the figures. `BENCH_TELEMETRY=off` leaves
+    // it out, to see how much it is.
+    let _telemetry = (shared::config::string("BENCH_TELEMETRY", "on") != "off").then(|| {
+        let settings =
+            shared::config::TelemetrySettings { json_logs: true, ..shared::config::TelemetrySettings::from_env() };
+        shared::telemetry::init("bench", &settings)
+    });
     println!(
         "tasks platform benchmarks: PostgreSQL, loopback, {} cores visible",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)

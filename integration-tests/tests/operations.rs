@@ -418,14 +418,18 @@ async fn one_trace_follows_a_change_from_the_call_through_daprd_and_kafka_into_e
     }
 
     // Every service's JSON log has lines carrying the trace id: the caller's
-    // request in the task service, daprd's delivery in each consumer.
+    // request in the task service, daprd's delivery in each consumer (a
+    // line's own field, or the one added to lines written inside a span).
     for service in &system.services {
         let log = std::fs::read_to_string(&service.log).unwrap();
         let lines: Vec<Value> = log
             .lines()
             .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{}: not JSON ({e}): {line}", service.id)))
             .collect();
-        let traced = lines.iter().filter(|l| l["fields"]["trace_id"] == hex(&trace_id)).count();
+        let traced = lines
+            .iter()
+            .filter(|l| l["fields"]["trace_id"] == hex(&trace_id) || l["trace_id"] == hex(&trace_id))
+            .count();
         assert!(traced > 0, "{}: no log line with the trace id:\n{log}", service.id);
     }
 

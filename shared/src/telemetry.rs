@@ -12,17 +12,25 @@
 //! - The W3C trace-context propagator is installed globally, so `traceparent`
 //!   flows from incoming gRPC metadata to outgoing calls and events.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use opentelemetry::{global, propagation::Extractor, trace::TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{
     Resource, metrics::SdkMeterProvider, propagation::TraceContextPropagator, trace::SdkTracerProvider,
 };
+use tracing::{Dispatch, dispatcher::WeakDispatch};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub use crate::config::TelemetrySettings;
-use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{
+    EnvFilter, Layer, Registry,
+    filter::{FilterExt, filter_fn},
+    fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter, format::Writer},
+    layer::SubscriberExt,
+    registry::LookupSpan,
+    util::SubscriberInitExt,
+};
 
 /// Keeps the exporters alive; [`TelemetryGuard::shutdown`] flushes them.
 #[must_use = "dropping the guard loses spans that are not exported yet"]
@@ -60,17 +68,7 @@ pub fn init(service_name: &str, settings: &TelemetrySettings) -> TelemetryGuard 
     global::set_text_map_propagator(TraceContextPropagator::new());
 
     let filter = EnvFilter::try_new(&settings.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let fmt_filter = if settings.print_logs { None } else { Some(tracing_subscriber::filter::LevelFilter::OFF) };
-    let fmt = if settings.json_logs {
-        tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_filter(fmt_filter)
-            .boxed()
-    } else {
-        tracing_subscriber::fmt::layer().compact().with_filter(fmt_filter).boxed()
-    };
+    let fmt = log_layer(settings, std::io::stdout);
 
     // A provider always exists, so spans get real W3C ids and `traceparent`
     // propagates even when nothing is exported.
@@ -78,7 +76,9 @@ pub fn init(service_name: &str, settings: &TelemetrySettings) -> TelemetryGuard 
     let provider = build_provider(service_name, endpoint);
     let tracer = provider.tracer(service_name.to_owned());
     guard.provider = Some(provider);
-    let otel = tracing_opentelemetry::layer().with_tracer(tracer);
+    // No busy/idle timings and no thread attributes: clocks read on every
+    // poll and a thread name copied into every span, for figures no one reads.
+    let otel = tracing_opentelemetry::layer().with_tracer(tracer).with_tracked_inactivity(false).with_threads(false);
 
     let _ = tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init();
 
@@ -134,13 +134,14 @@ pub fn grpc_request_span<B>(request: &http::Request<B>) -> tracing::Span {
         otel.name = %request.uri().path().trim_start_matches('/'),
         rpc.method = %request.uri().path(),
         otel.kind = "server",
-        trace_id = tracing::field::Empty,
     );
     let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
     let _ = span.set_parent(parent);
-    record_trace_id(&span);
     span
 }
+
+/// The name of [`grpc_request_span`]'s spans.
+const REQUEST_SPAN: &str = "grpc.request";
 
 /// The span of one event a consumer handles, a child of the trace the
 /// event carries, so one trace shows the change and everything it caused.
@@ -151,7 +152,6 @@ pub fn event_span(topic: &str, event_id: &str, event_type: &str, traceparent: Op
         messaging.message.id = %event_id,
         event.type = %event_type,
         otel.kind = "consumer",
-        trace_id = tracing::field::Empty,
     );
     continue_trace(&span, traceparent);
     span
@@ -167,7 +167,6 @@ pub fn publish_span(topic: &str, event_id: &str, event_type: &str, traceparent: 
         messaging.message.id = %event_id,
         event.type = %event_type,
         otel.kind = "producer",
-        trace_id = tracing::field::Empty,
     );
     continue_trace(&span, traceparent);
     span
@@ -180,25 +179,100 @@ fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
         let parent = global::get_text_map_propagator(|p| p.extract(&carrier));
         let _ = span.set_parent(parent);
     }
-    record_trace_id(span);
 }
 
-fn record_trace_id(span: &tracing::Span) {
+/// The trace id of `span` (32 hex digits), when it is in a trace.
+pub fn trace_id_of(span: &tracing::Span) -> Option<String> {
     use opentelemetry::trace::TraceContextExt;
     let context = span.context();
-    let trace_id = context.span().span_context().trace_id();
-    if trace_id != opentelemetry::trace::TraceId::INVALID {
-        span.record("trace_id", tracing::field::display(trace_id));
-    }
-}
-
-/// The trace id of the current span (32 hex digits), when it is in a trace.
-pub fn current_trace_id() -> Option<String> {
-    use opentelemetry::trace::TraceContextExt;
-    let context = tracing::Span::current().context();
     let span = context.span();
     let sc = span.span_context();
     sc.is_valid().then(|| sc.trace_id().to_string())
+}
+
+/// The layer that writes log lines to `writer`, as `settings` say.
+fn log_layer<S, W>(settings: &TelemetrySettings, writer: W) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let printed = if settings.print_logs { None } else { Some(tracing_subscriber::filter::LevelFilter::OFF) };
+    // The log layer never sees a call's span: it would format the span's
+    // fields on every call, for the few calls that log. Lines get the trace
+    // id from the span's OpenTelemetry context instead, when they are written.
+    let filter = filter_fn(|meta| !(meta.is_span() && meta.name() == REQUEST_SPAN)).and(printed);
+    let dispatch = DispatchCell::default();
+    let lines = if settings.json_logs {
+        let format = tracing_subscriber::fmt::format().json().with_current_span(true).with_span_list(false);
+        let format = WithTraceId { format, dispatch: dispatch.clone() };
+        tracing_subscriber::fmt::layer().json().event_format(format).with_writer(writer).with_filter(filter).boxed()
+    } else {
+        let format = WithTraceId { format: tracing_subscriber::fmt::format().compact(), dispatch: dispatch.clone() };
+        tracing_subscriber::fmt::layer().event_format(format).with_writer(writer).with_filter(filter).boxed()
+    };
+    lines.and_then(dispatch).boxed()
+}
+
+/// The subscriber a [`WithTraceId`] formats for, kept once it is built (a
+/// layer learns it in `on_register_dispatch`): a line format has no other
+/// way to the OpenTelemetry context of the span a line is written in.
+#[derive(Clone, Default)]
+struct DispatchCell(Arc<OnceLock<WeakDispatch>>);
+
+impl<S: tracing::Subscriber> Layer<S> for DispatchCell {
+    fn on_register_dispatch(&self, dispatch: &Dispatch) {
+        let _ = self.0.set(dispatch.downgrade());
+    }
+}
+
+impl DispatchCell {
+    /// The trace id of the span the current thread is in, if it is traced.
+    /// Unfiltered: the log layer does not see a call's span, this does.
+    fn current_trace_id(&self) -> Option<opentelemetry::trace::TraceId> {
+        use opentelemetry::trace::TraceContextExt;
+        let dispatch = self.0.get()?.upgrade()?;
+        let id = tracing::Subscriber::current_span(dispatch.downcast_ref::<Registry>()?).id()?.clone();
+        let context = tracing_opentelemetry::get_otel_context(&id, &dispatch)?;
+        let span = context.span();
+        let trace = span.span_context();
+        trace.is_valid().then(|| trace.trace_id())
+    }
+}
+
+/// A log line format that adds the trace id of the span the line is
+/// written in (`"trace_id"` first in a JSON object, `trace_id=` last in
+/// text), read from its OpenTelemetry context only when a line is written.
+struct WithTraceId<F> {
+    format: F,
+    dispatch: DispatchCell,
+}
+
+impl<S, N, F> FormatEvent<S, N> for WithTraceId<F>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        // Not `tracing::Span::current()`: inside the subscriber, that is none.
+        let Some(trace_id) = self.dispatch.current_trace_id() else {
+            return self.format.format_event(ctx, writer, event);
+        };
+        let mut line = String::new();
+        self.format.format_event(ctx, Writer::new(&mut line), event)?;
+        match line.strip_prefix('{') {
+            Some(members) => write!(writer, "{{\"trace_id\":\"{trace_id}\",{members}"),
+            None => {
+                let text = line.trim_end_matches('\n');
+                writeln!(writer, "{text} trace_id={trace_id}")
+            }
+        }
+    }
 }
 
 /// The W3C `traceparent` of the current span, when it is sampled into a trace.
@@ -218,5 +292,84 @@ impl Extractor for HeaderExtractor<'_> {
     }
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Log lines written in memory.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'w> MakeWriter<'w> for Lines {
+        type Writer = Lines;
+        fn make_writer(&'w self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    fn written(json_logs: bool, log: impl FnOnce()) -> String {
+        global::set_text_map_propagator(TraceContextPropagator::new());
+        let lines = Lines::default();
+        let settings =
+            TelemetrySettings { json_logs, print_logs: true, log_filter: "info".into(), otlp_endpoint: None };
+        let tracer = SdkTracerProvider::builder().build().tracer("test");
+        let subscriber = tracing_subscriber::registry()
+            .with(log_layer(&settings, lines.clone()))
+            .with(tracing_opentelemetry::layer().with_tracer(tracer));
+        tracing::subscriber::with_default(subscriber, log);
+        String::from_utf8(lines.0.lock().unwrap().clone()).unwrap()
+    }
+
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+    fn traced_logs() {
+        let traceparent = format!("00-{TRACE}-00f067aa0ba902b7-01");
+        event_span("task-events", "event-1", "todo.task.created.v1", Some(&traceparent))
+            .in_scope(|| tracing::info!("handled"));
+        tracing::info!("outside any span");
+        let request = http::Request::builder()
+            .uri("/todo.task.v1.TaskService/GetTask")
+            .header("traceparent", traceparent)
+            .body(())
+            .unwrap();
+        grpc_request_span(&request).in_scope(|| tracing::info!("in a call"));
+    }
+
+    #[test]
+    fn json_lines_written_in_a_traced_span_carry_its_trace_id() {
+        let lines: Vec<serde_json::Value> =
+            written(true, traced_logs).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        assert_eq!(lines[0]["trace_id"], TRACE);
+        assert_eq!(lines[0]["span"]["messaging.message.id"], "event-1", "an event's span is in its lines");
+        assert_eq!(lines[1].get("trace_id"), None);
+        assert_eq!(lines[2]["trace_id"], TRACE);
+        assert_eq!(lines[2]["fields"]["message"], "in a call");
+        assert_eq!(lines[2].get("span"), None, "a call's span is not formatted: {}", lines[2]);
+    }
+
+    #[test]
+    fn text_lines_end_with_the_trace_id() {
+        let text = written(false, traced_logs);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].contains("handled") && lines[0].ends_with(&format!(" trace_id={TRACE}")), "{text}");
+        assert!(!lines[1].contains("trace_id"), "{text}");
+        assert!(lines[2].ends_with(&format!(" trace_id={TRACE}")), "{text}");
     }
 }

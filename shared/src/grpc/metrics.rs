@@ -43,8 +43,9 @@ struct Call {
     service: SharedString,
     method: SharedString,
     started: Instant,
-    /// The trace of the request span (the layer runs inside it).
-    trace_id: Option<String>,
+    /// The request's span (the layer runs inside it), whose trace id the
+    /// call's log line carries; read only if the line is written.
+    span: tracing::Span,
 }
 
 impl Call {
@@ -63,7 +64,7 @@ impl Call {
             service: SharedString::from_shared(service.into()),
             method: SharedString::from_shared(method.into()),
             started: Instant::now(),
-            trace_id: None,
+            span: tracing::Span::none(),
         };
         ::metrics::counter!("grpc_server_started_total", call.labels()).increment(1);
         call
@@ -79,17 +80,15 @@ impl Call {
 
     fn finish(self, code: &'static str) {
         let elapsed = self.started.elapsed().as_secs_f64();
-        let (rpc, trace_id, ms) = (
-            format_args!("{}/{}", &*self.service, &*self.method),
-            self.trace_id.as_deref(),
-            (elapsed * 1e6).round() / 1e3,
-        );
+        let (rpc, ms) = (format_args!("{}/{}", &*self.service, &*self.method), (elapsed * 1e6).round() / 1e3);
+        // A macro evaluates its fields only when its line is written.
+        let trace_id = || crate::telemetry::trace_id_of(&self.span);
         match code {
-            "OK" => tracing::debug!(%rpc, code, elapsed_ms = ms, trace_id, "call finished"),
+            "OK" => tracing::debug!(%rpc, code, elapsed_ms = ms, trace_id = trace_id(), "call finished"),
             "Internal" | "Unknown" | "DataLoss" | "Unavailable" => {
-                tracing::warn!(%rpc, code, elapsed_ms = ms, trace_id, "call failed");
+                tracing::warn!(%rpc, code, elapsed_ms = ms, trace_id = trace_id(), "call failed");
             }
-            _ => tracing::info!(%rpc, code, elapsed_ms = ms, trace_id, "call refused"),
+            _ => tracing::info!(%rpc, code, elapsed_ms = ms, trace_id = trace_id(), "call refused"),
         }
         let mut labels = self.labels();
         ::metrics::histogram!("grpc_server_handling_seconds", labels.clone()).record(elapsed);
@@ -142,7 +141,7 @@ where
         let mut call = Call::start(&request);
         Box::pin(async move {
             // Polled inside the request's span (tonic instruments the call).
-            call.trace_id = crate::telemetry::current_trace_id();
+            call.span = tracing::Span::current();
             let response = inner.call(request).await?;
             // An error answered at once: trailers-only, the status in the headers.
             if let Some(status) = response.headers().get("grpc-status") {
