@@ -24,7 +24,8 @@
 //! Knobs: `BENCH_REQUESTS` (default 5000), `BENCH_CONCURRENCY` (32),
 //! `BENCH_ROUNDS` (3: the API figures are medians of rounds),
 //! `BENCH_EVENTS` (300), `BENCH_BURST` (2000), `BENCH_SECTIONS` (which parts
-//! run: `api,start,memory,history,events`, all by default). The PostgreSQL server is
+//! run: `api,start,memory,history,events`, all by default), `BENCH_TELEMETRY`
+//! (`off`: the services neither trace nor log). The PostgreSQL server is
 //! `TEST_DATABASE_URL`, Kafka and the scheduler `TEST_KAFKA_BROKERS` and
 //! `TEST_DAPR_SCHEDULER` (`make bench` starts private ones, PostgreSQL with
 //! fsync on).
