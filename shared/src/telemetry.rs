@@ -183,11 +183,14 @@ fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
 
 /// The trace id of `span` (32 hex digits), when it is in a trace.
 pub fn trace_id_of(span: &tracing::Span) -> Option<String> {
+    traced(&span.context()).map(|trace| trace.trace_id().to_string())
+}
+
+/// The span context of `context`'s span, when it is in a trace.
+fn traced(context: &opentelemetry::Context) -> Option<opentelemetry::trace::SpanContext> {
     use opentelemetry::trace::TraceContextExt;
-    let context = span.context();
-    let span = context.span();
-    let sc = span.span_context();
-    sc.is_valid().then(|| sc.trace_id().to_string())
+    let trace = context.span().span_context().clone();
+    trace.is_valid().then_some(trace)
 }
 
 /// The layer that writes log lines to `writer`, as `settings` say.
@@ -229,13 +232,9 @@ impl DispatchCell {
     /// The trace id of the span the current thread is in, if it is traced.
     /// Unfiltered: the log layer does not see a call's span, this does.
     fn current_trace_id(&self) -> Option<opentelemetry::trace::TraceId> {
-        use opentelemetry::trace::TraceContextExt;
         let dispatch = self.0.get()?.upgrade()?;
         let id = tracing::Subscriber::current_span(dispatch.downcast_ref::<Registry>()?).id()?.clone();
-        let context = tracing_opentelemetry::get_otel_context(&id, &dispatch)?;
-        let span = context.span();
-        let trace = span.span_context();
-        trace.is_valid().then(|| trace.trace_id())
+        traced(&tracing_opentelemetry::get_otel_context(&id, &dispatch)?).map(|trace| trace.trace_id())
     }
 }
 
@@ -277,11 +276,8 @@ where
 
 /// The W3C `traceparent` of the current span, when it is sampled into a trace.
 pub fn current_traceparent() -> Option<String> {
-    use opentelemetry::trace::TraceContextExt;
-    let context = tracing::Span::current().context();
-    let span = context.span();
-    let sc = span.span_context();
-    sc.is_valid().then(|| format!("00-{}-{}-{:02x}", sc.trace_id(), sc.span_id(), sc.trace_flags().to_u8()))
+    let sc = traced(&tracing::Span::current().context())?;
+    Some(format!("00-{}-{}-{:02x}", sc.trace_id(), sc.span_id(), sc.trace_flags().to_u8()))
 }
 
 struct HeaderExtractor<'a>(&'a http::HeaderMap);
