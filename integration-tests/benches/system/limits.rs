@@ -163,8 +163,11 @@ async fn create_by_statement(
     .await
 }
 
-/// GetTask as sent: the task with its tags aggregated in (one round trip);
-/// and the same with the tags as an array.
+/// GetTask, one lookup a statement: the task with its tags aggregated in,
+/// as the service reads a lookup alone; and the same with the tags as an
+/// array. (Under load the service reads the lookups waiting at once in one
+/// statement, `services/task/src/store/reads.rs`; the limits do not: they
+/// are what PostgreSQL does for each call on its own.)
 pub async fn get(
     connections: Connections,
     targets: Arc<Vec<(String, String)>>,
@@ -172,7 +175,7 @@ pub async fn get(
 ) -> anyhow::Result<[Sample; 2]> {
     let n = targets.len();
     let (p, t) = (connections.clone(), targets.clone());
-    let as_sent = measure("  limit: same SQL (1 round trip)", n, concurrency, move |i| {
+    let as_sent = measure("  limit: same SQL, 1 lookup each", n, concurrency, move |i| {
         let (conns, targets) = (p.clone(), t.clone());
         async move {
             let (user, id) = &targets[i];

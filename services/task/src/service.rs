@@ -24,7 +24,7 @@ use crate::{
         to_micros,
     },
     error::{self, Error, Result},
-    store::{self, create, is_unique_violation, outbox, tags as tag_rows, tasks as task_rows},
+    store::{self, create, is_unique_violation, outbox, reads::TaskReads, tags as tag_rows, tasks as task_rows},
 };
 
 /// ListTasks page size when none is asked for, and the most it returns.
@@ -45,6 +45,8 @@ pub struct ListParams {
 #[derive(Clone)]
 pub struct TaskService {
     db: Database,
+    /// GetTask's reads (coalesced on PostgreSQL).
+    reads: TaskReads,
     topic: String,
     page_tokens: PageTokens,
     /// Told after every commit that wrote an event, to wake the outbox relay.
@@ -52,8 +54,9 @@ pub struct TaskService {
 }
 
 impl TaskService {
+    /// Starts GetTask's readers ([`TaskReads`]): call it inside a tokio runtime.
     pub fn new(db: Database, topic: String, page_tokens: PageTokens) -> Self {
-        Self { db, topic, page_tokens, committed: Arc::new(Notify::new()) }
+        Self { reads: TaskReads::new(db.clone()), db, topic, page_tokens, committed: Arc::new(Notify::new()) }
     }
 
     /// Notified after every commit that appended to the outbox.
@@ -132,7 +135,7 @@ impl TaskService {
     }
 
     pub async fn get(&self, user: &UserId, id: TaskId) -> Result<Task> {
-        task_rows::find(&self.db, user, id).await?.ok_or_else(|| error::task_not_found(id.name()))
+        self.reads.find(user, id).await?.ok_or_else(|| error::task_not_found(id.name()))
     }
 
     /// One page of tasks and the token of the next ("" on the last page).

@@ -9,6 +9,7 @@
 pub mod create;
 pub mod entities;
 pub mod outbox;
+pub mod reads;
 pub mod tags;
 pub mod tasks;
 

@@ -50,19 +50,24 @@ pub async fn find(conn: &impl ConnectionTrait, user: &UserId, id: TaskId) -> Res
 /// rebuilt by the query builder on every call.
 fn find_sql(backend: DbBackend) -> &'static str {
     static SQL: LazyLock<[String; 2]> = LazyLock::new(|| {
-        let columns = tasks::Column::iter().map(|c| c.as_str().to_owned()).collect::<Vec<_>>().join(", ");
-        [(DbBackend::Postgres, "$1", "$2"), (DbBackend::Sqlite, "?", "?")].map(|(backend, id, user)| {
-            let tag_ids = tag_ids_aggregate(backend);
-            format!("SELECT {columns}, {tag_ids} AS tag_ids FROM tasks WHERE id = {id} AND user_id = {user}")
-        })
+        [(DbBackend::Postgres, "id = $1 AND user_id = $2"), (DbBackend::Sqlite, "id = ? AND user_id = ?")]
+            .map(|(backend, condition)| select_with_tags_sql(backend, condition))
     });
     let [postgres, sqlite] = &*SQL;
     if backend == DbBackend::Postgres { postgres } else { sqlite }
 }
 
+/// The tasks matching `condition`, as [`RowWithTags`] reads them.
+pub(super) fn select_with_tags_sql(backend: DbBackend, condition: &str) -> String {
+    let columns = tasks::Column::iter().map(|c| c.as_str().to_owned()).collect::<Vec<_>>().join(", ");
+    let tag_ids = tag_ids_aggregate(backend);
+    format!("SELECT {columns}, {tag_ids} AS tag_ids FROM tasks WHERE {condition}")
+}
+
 /// A task's row and its tag ids, read in one statement.
-struct RowWithTags {
-    row: tasks::Model,
+#[derive(Clone)]
+pub(super) struct RowWithTags {
+    pub(super) row: tasks::Model,
     /// The task's tag ids, comma-separated (None or "" without tags).
     tag_ids: Option<String>,
 }
@@ -101,7 +106,7 @@ impl FromQueryResult for RowWithTags {
 }
 
 impl RowWithTags {
-    fn into_task(self) -> Result<Task, DbErr> {
+    pub(super) fn into_task(self) -> Result<Task, DbErr> {
         let mut tags: Vec<TagId> =
             self.tag_ids.iter().flat_map(|ids| ids.split(',')).filter_map(TagId::from_stored).collect();
         tags.sort();

@@ -404,3 +404,45 @@ async fn complete_and_reopen_are_idempotent_state_changes(#[values(Postgres, Sql
     assert_eq!(app.outbox_rows().await.len(), 3, "create, complete, reopen; the no-op published nothing");
     app.stop().await;
 }
+
+/// Many GetTasks at once (on PostgreSQL they are read together, several
+/// lookups to a statement): each caller gets its own task, with its tags,
+/// and neither another user's task nor a missing one.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_gets_each_answer_their_own_caller(#[values(Postgres, Sqlite)] backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tag = app.create_tag(ALICE, "errands").await;
+    let mut owned = Vec::new();
+    for i in 0..12 {
+        let tags = if i % 3 == 0 { vec![tag.name.clone()] } else { vec![] };
+        owned.push((ALICE, app.create(ALICE, pb::Task { tags, ..new_task(&format!("alice {i}")) }).await));
+        owned.push((BOB, app.create_titled(BOB, &format!("bob {i}")).await));
+    }
+    let missing = format!("tasks/{}", uuid::Uuid::new_v4());
+
+    let calls = (0..300).map(|i| {
+        let (owner, task) = &owned[i % owned.len()];
+        let (asker, expected) = match i % 3 {
+            0 | 1 => (*owner, Some(task.clone())),
+            // The other user asks for it.
+            _ => (if *owner == ALICE { BOB } else { ALICE }, None),
+        };
+        let name = if i % 10 == 9 { missing.clone() } else { task.name.clone() };
+        let expected = if name == missing { None } else { expected };
+        let mut client = app.client();
+        async move { (client.get_task(as_user(asker, pb::GetTaskRequest { name })).await, expected) }
+    });
+    for (answer, expected) in futures::future::join_all(calls).await {
+        match expected {
+            Some(task) => {
+                let got = answer.expect("own task").into_inner();
+                assert_eq!(got, task);
+            }
+            None => assert_eq!(answer.expect_err("not the caller's").code(), Code::NotFound),
+        }
+    }
+    let tagged = owned.iter().filter(|(_, t)| !t.tags.is_empty()).count();
+    assert_eq!(tagged, 4, "some answers carry tags");
+    app.stop().await;
+}
