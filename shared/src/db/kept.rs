@@ -166,7 +166,8 @@ fn query(stmt: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
     sqlx::query_with(&stmt.sql, SqlxValues(stmt.values.clone().unwrap_or(sea_orm::sea_query::Values(Vec::new()))))
 }
 
-fn closed() -> DbErr {
+/// The error of a call on a database that is closed, or shutting down.
+pub fn closed() -> DbErr {
     DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::ConnectionClosed)
 }
 

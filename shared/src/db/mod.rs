@@ -5,7 +5,7 @@ mod kept;
 
 use std::time::Duration;
 
-pub use kept::{Database, Transaction};
+pub use kept::{Database, Transaction, closed};
 
 use sea_orm::{ConnectOptions, DatabaseConnection, DbErr};
 

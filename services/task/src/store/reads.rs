@@ -18,7 +18,10 @@
 use std::{collections::HashMap, sync::Arc, sync::LazyLock};
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, RuntimeErr, Statement};
-use shared::{auth::UserId, db::Database, db::is_unavailable};
+use shared::{
+    auth::UserId,
+    db::{Database, closed, is_unavailable},
+};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::tasks::{self, RowWithTags};
@@ -68,8 +71,8 @@ impl TaskReads {
     pub async fn find(&self, user: &UserId, id: TaskId) -> Result<Option<Task>, DbErr> {
         let Some(queue) = &self.queue else { return tasks::find(&self.db, user, id).await };
         let (reply, answer) = oneshot::channel();
-        queue.send(Lookup { user: user.clone(), id, reply }).map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        queue.send(Lookup { user: user.clone(), id, reply }).map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
     }
 }
 
@@ -141,8 +144,4 @@ fn copy_of(err: &DbErr) -> DbErr {
     } else {
         DbErr::Custom(err.to_string())
     }
-}
-
-fn stopped() -> DbErr {
-    DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::ConnectionClosed)
 }
