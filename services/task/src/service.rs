@@ -24,7 +24,9 @@ use crate::{
         to_micros,
     },
     error::{self, Error, Result},
-    store::{self, create, is_unique_violation, outbox, reads::TaskReads, tags as tag_rows, tasks as task_rows},
+    store::{
+        self, create, is_unique_violation, outbox, reads::TaskReads, tags as tag_rows, tasks as task_rows, update,
+    },
 };
 
 /// ListTasks page size when none is asked for, and the most it returns.
@@ -252,8 +254,13 @@ impl TaskService {
     ) -> Result<()> {
         task.revision = revision;
         task.update_time = now;
-        task_rows::update(tx, task, tags_changed).await?;
-        outbox::append(tx, &self.topic, event_of(task, change, now)).await?;
+        let event = event_of(task, change, now);
+        if !tags_changed && tx.get_database_backend() == DbBackend::Postgres {
+            update::update_with_event(tx, task, outbox::row(&self.topic, event)?).await?;
+        } else {
+            task_rows::update(tx, task, tags_changed).await?;
+            outbox::append(tx, &self.topic, event).await?;
+        }
         Ok(())
     }
 

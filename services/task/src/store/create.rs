@@ -47,7 +47,7 @@ pub async fn insert_with_event(
 }
 
 /// The outbox columns a row writes (the id is the database's).
-fn outbox_columns() -> impl Iterator<Item = outbox::Column> {
+pub(super) fn outbox_columns() -> impl Iterator<Item = outbox::Column> {
     outbox::Column::iter().filter(|c| !matches!(c, outbox::Column::Id))
 }
 

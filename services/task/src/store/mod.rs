@@ -4,7 +4,9 @@
 //! revision, which also serialises that user's writes, (2) writes the
 //! change and (3) appends its event to the outbox. Either all three commit
 //! or none does. On PostgreSQL a create without tags is that transaction as
-//! a single statement ([`create`]); everything else is BEGIN … COMMIT.
+//! a single statement ([`create`]); everything else is BEGIN … COMMIT, in
+//! which a mutation that leaves the tags alone writes the task and its event
+//! in one statement ([`update`]).
 
 pub mod create;
 pub mod entities;
@@ -12,6 +14,7 @@ pub mod outbox;
 pub mod reads;
 pub mod tags;
 pub mod tasks;
+pub mod update;
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 use shared::auth::UserId;
