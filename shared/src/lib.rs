@@ -35,6 +35,7 @@ pub mod error;
 pub mod event_types;
 pub mod grpc;
 pub mod metrics;
+pub mod net;
 pub mod page_token;
 pub mod proto;
 pub mod recurrence;

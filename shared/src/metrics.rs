@@ -98,6 +98,8 @@ impl MetricsListener {
     pub async fn serve(self, shutdown: CancellationToken) -> std::io::Result<()> {
         tracing::info!(addr = %self.addr, "metrics listening on /metrics");
         let router = Router::new().route("/metrics", get(|| async { render() }));
-        axum::serve(self.listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await
+        axum::serve(crate::net::without_nagle(self.listener), router)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
     }
 }

@@ -13,7 +13,6 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::get,
-    serve::ListenerExt as _,
 };
 use serde::Deserialize;
 use shared::{auth::Authenticator, proto::json, proto::todo::sync::v1 as sync_pb};
@@ -41,16 +40,12 @@ pub fn router(state: WsState) -> Router {
 
 /// Serves the WebSocket endpoint until `shutdown`.
 ///
-/// Accepted sockets get `TCP_NODELAY`, as the gRPC servers' do (see
-/// `shared::grpc::serve`): a pushed change is not held back by Nagle's
-/// algorithm.
+/// Accepted sockets get `TCP_NODELAY` (`shared::net`): a pushed change is
+/// not held back by Nagle's algorithm.
 pub async fn serve(listener: TcpListener, state: WsState, shutdown: CancellationToken) -> std::io::Result<()> {
-    let listener = listener.tap_io(|socket| {
-        if let Err(err) = socket.set_nodelay(true) {
-            tracing::debug!(error = %err, "cannot set TCP_NODELAY on a WebSocket connection");
-        }
-    });
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown.cancelled_owned()).await
+    axum::serve(shared::net::without_nagle(listener), router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
 }
 
 async fn upgrade(

@@ -71,9 +71,7 @@ const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 /// cancelled, then stops accepting and waits for in-flight requests to
 /// finish. `auth` identifies users for the per-user rate limit.
 ///
-/// Accepted sockets get `TCP_NODELAY`: without it, Nagle's algorithm holds
-/// back the last segment of a response that spans several until the
-/// client's delayed ACK arrives, about 40 ms on Linux.
+/// Accepted sockets get `TCP_NODELAY` (why: [`crate::net`]).
 async fn serve(
     routes: RoutesBuilder,
     listener: TcpListener,
