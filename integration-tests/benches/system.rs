@@ -309,6 +309,7 @@ async fn api_round(
     compared.push(create8);
     let (create1, _) = create(client, pool, "CreateTask_1_user", requests / 5, concurrency, one_user).await?;
     compared.push(create1);
+    limits::analyze(pool).await?;
 
     let targets = Arc::new(targets);
     let (c, t) = (client.clone(), targets.clone());

@@ -56,6 +56,15 @@ impl Connections {
     }
 }
 
+/// Gathers the planner's statistics, as autovacuum would a little later (and
+/// `pgbench -i` does after loading): on a table never analysed, PostgreSQL
+/// guesses a user has a handful of tasks and sorts them all for a page
+/// instead of reading the first 50 from the index, ten times the work.
+pub async fn analyze(connections: &Connections) -> anyhow::Result<()> {
+    sqlx::query("ANALYZE").execute(&mut *connections.of(0).await).await?;
+    Ok(())
+}
+
 /// A task with its tags, by id and owner, as the service reads it.
 fn task_by_id() -> String {
     format!("SELECT {TASK_COLUMNS}, {TAG_IDS} FROM tasks WHERE id = $1 AND user_id = $2")
