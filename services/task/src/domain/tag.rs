@@ -20,10 +20,10 @@ impl TagId {
         uuid::Uuid::try_parse(id).ok().map(Self)
     }
     pub fn name(&self) -> String {
-        format!("tags/{}", self.0)
+        super::id_text("tags/", self.0)
     }
     pub fn as_stored(&self) -> String {
-        self.0.to_string()
+        super::id_text("", self.0)
     }
 }
 

@@ -24,10 +24,10 @@ impl TaskId {
         uuid::Uuid::try_parse(id).ok().map(Self)
     }
     pub fn name(&self) -> String {
-        format!("tasks/{}", self.0)
+        super::id_text("tasks/", self.0)
     }
     pub fn as_stored(&self) -> String {
-        self.0.to_string()
+        super::id_text("", self.0)
     }
 }
 
@@ -424,6 +424,15 @@ impl Change {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_task_id_is_written_as_its_hyphenated_uuid_and_read_back() {
+        let id = TaskId::new();
+        assert_eq!(id.name(), format!("tasks/{}", id.0));
+        assert_eq!(id.as_stored(), id.0.to_string());
+        assert_eq!(TaskId::from_name(&id.name()).unwrap(), id);
+        assert_eq!(TaskId::from_stored(&id.as_stored()), Some(id));
+    }
 
     #[test]
     fn titles_are_trimmed_required_and_bounded() {
