@@ -44,11 +44,13 @@ pub struct Title(String);
 impl Title {
     pub const MAX_CHARS: usize = 500;
 
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let trimmed = raw.trim();
+    /// Takes an owned text without copying it when it needs no trimming.
+    pub fn parse(raw: impl AsRef<str> + Into<String>) -> Result<Self, Invalid> {
+        let trimmed = raw.as_ref().trim();
         match trimmed.chars().count() {
             0 => Err(Invalid::new("", "is required and must not be blank")),
             n if n > Self::MAX_CHARS => Err(Invalid::new("", format!("must be at most 500 characters (got {n})"))),
+            _ if trimmed.len() == raw.as_ref().len() => Ok(Self(raw.into())),
             _ => Ok(Self(trimmed.to_owned())),
         }
     }
@@ -64,12 +66,12 @@ pub struct Description(String);
 impl Description {
     pub const MAX_CHARS: usize = 20_000;
 
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let n = raw.chars().count();
+    pub fn parse(raw: impl AsRef<str> + Into<String>) -> Result<Self, Invalid> {
+        let n = raw.as_ref().chars().count();
         if n > Self::MAX_CHARS {
             return Err(Invalid::new("", format!("must be at most 20000 characters (got {n})")));
         }
-        Ok(Self(raw.to_owned()))
+        Ok(Self(raw.into()))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -168,15 +170,15 @@ pub struct Series {
     pub index: u32,
 }
 
-/// The etag of a task at `revision`: the revision, quoted.
-pub fn etag_of(revision: impl std::fmt::Display) -> String {
-    format!("\"{revision}\"")
+/// The etag of a task at `revision` (its decimal text): the revision, quoted.
+pub fn etag_of(revision: &str) -> String {
+    ["\"", revision, "\""].concat()
 }
 
 impl Task {
     /// A strong etag derived from the revision, which changes with every change.
     pub fn etag(&self) -> String {
-        etag_of(self.revision)
+        etag_of(itoa::Buffer::new().format(self.revision))
     }
 
     pub fn is_deleted(&self) -> bool {
@@ -437,15 +439,16 @@ mod tests {
     #[test]
     fn titles_are_trimmed_required_and_bounded() {
         assert_eq!(Title::parse("  buy milk \n").unwrap().as_str(), "buy milk");
+        assert_eq!(Title::parse(String::from(" owned ")).unwrap().as_str(), "owned");
         assert!(Title::parse(" \t ").is_err());
-        assert!(Title::parse(&"é".repeat(500)).is_ok());
-        assert!(Title::parse(&"é".repeat(501)).is_err());
+        assert!(Title::parse("é".repeat(500)).is_ok());
+        assert!(Title::parse("é".repeat(501)).is_err());
     }
 
     #[test]
     fn descriptions_are_bounded() {
-        assert!(Description::parse(&"x".repeat(20_000)).is_ok());
-        assert!(Description::parse(&"x".repeat(20_001)).is_err());
+        assert!(Description::parse("x".repeat(20_000)).is_ok());
+        assert!(Description::parse("x".repeat(20_001)).is_err());
     }
 
     #[test]

@@ -85,7 +85,7 @@ fn set_revision(event: &mut pb::TaskEvent, revision: i64) {
     event.revision = revision;
     if let Some(task) = event.task.as_mut() {
         task.revision = revision;
-        task.etag = if revision == 0 { String::new() } else { etag_of(revision) };
+        task.etag = if revision == 0 { String::new() } else { etag_of(itoa::Buffer::new().format(revision)) };
     }
 }
 

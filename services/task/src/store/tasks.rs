@@ -498,8 +498,8 @@ fn from_row(row: tasks::Model, tags: Vec<TagId>) -> Result<Task, DbErr> {
         id: TaskId::from_stored(&row.id).ok_or_else(|| corrupt("id"))?,
         user: UserId::parse(&row.user_id).map_err(|_| corrupt("user"))?,
         content: TaskContent {
-            title: Title::parse(&row.title).map_err(|_| corrupt("title"))?,
-            description: Description::parse(&row.description).map_err(|_| corrupt("description"))?,
+            title: Title::parse(row.title).map_err(|_| corrupt("title"))?,
+            description: Description::parse(row.description).map_err(|_| corrupt("description"))?,
             priority: Priority::from_number(i32::from(row.priority)).ok_or_else(|| corrupt("priority"))?,
             tags,
             due,
