@@ -170,15 +170,22 @@ pub struct Series {
     pub index: u32,
 }
 
-/// The etag of a task at `revision` (its decimal text): the revision, quoted.
+/// The etag of a task at `revision` (its decimal text, or a stand-in for
+/// it): the revision, quoted.
 pub fn etag_of(revision: &str) -> String {
     ["\"", revision, "\""].concat()
+}
+
+/// The etag of a task at `revision` (`itoa`: a page of fifty tasks writes
+/// fifty of them).
+pub fn etag_at(revision: i64) -> String {
+    etag_of(itoa::Buffer::new().format(revision))
 }
 
 impl Task {
     /// A strong etag derived from the revision, which changes with every change.
     pub fn etag(&self) -> String {
-        etag_of(itoa::Buffer::new().format(self.revision))
+        etag_at(self.revision)
     }
 
     pub fn is_deleted(&self) -> bool {

@@ -37,10 +37,7 @@ pub async fn insert_with_event(
     row.create_request_id = request_id.map(str::to_owned);
     let mut values: Vec<Value> = vec![task.user.as_str().into()];
     values.extend(tasks::Column::iter().filter(|c| !matches!(c, tasks::Column::Revision)).map(|c| row.get(c)));
-    for column in outbox_columns().filter(|c| !matches!(c, outbox::Column::Revision)) {
-        let value = event.get(column).into_value();
-        values.push(value.ok_or_else(|| DbErr::Custom(format!("outbox column {} not set", column.as_str())))?);
-    }
+    values.extend(event_values(&event, outbox_columns().filter(|c| !matches!(c, outbox::Column::Revision)))?);
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, &*SQL, values);
     let written = conn.query_one(statement).await?;
     written.ok_or_else(|| DbErr::RecordNotInserted)?.try_get("", "revision")
@@ -51,14 +48,32 @@ pub(super) fn outbox_columns() -> impl Iterator<Item = outbox::Column> {
     outbox::Column::iter().filter(|c| !matches!(c, outbox::Column::Id))
 }
 
+/// The values of `event`'s `columns`, each of which must be set.
+pub(super) fn event_values(
+    event: &outbox::ActiveModel,
+    columns: impl Iterator<Item = outbox::Column>,
+) -> Result<Vec<Value>, DbErr> {
+    columns
+        .map(|column| {
+            let value = event.get(column).into_value();
+            value.ok_or_else(|| DbErr::Custom(format!("outbox column {} not set", column.as_str())))
+        })
+        .collect()
+}
+
+/// The placeholders after `$1`, one a call: `$2`, `$3`, …
+pub(super) fn placeholders_after_first() -> impl FnMut() -> String {
+    let mut next = 1;
+    move || {
+        next += 1;
+        format!("${next}")
+    }
+}
+
 /// `$1` the user; then every task column but the revision, in the entity's
 /// order; then every outbox column but the revision, likewise.
 static SQL: LazyLock<String> = LazyLock::new(|| {
-    let mut next = 1;
-    let mut param = || {
-        next += 1;
-        format!("${next}")
-    };
+    let mut param = placeholders_after_first();
     let (mut task_columns, mut task_values) = (Vec::new(), Vec::new());
     for column in tasks::Column::iter() {
         task_columns.push(column.as_str().to_owned());

@@ -12,7 +12,10 @@ use shared::{
 };
 
 use super::entities::outbox;
-use crate::domain::{task::etag_of, to_micros};
+use crate::domain::{
+    task::{etag_at, etag_of},
+    to_micros,
+};
 
 /// One event to append, as the service built it from the change it made.
 pub struct NewEvent {
@@ -85,7 +88,7 @@ fn set_revision(event: &mut pb::TaskEvent, revision: i64) {
     event.revision = revision;
     if let Some(task) = event.task.as_mut() {
         task.revision = revision;
-        task.etag = if revision == 0 { String::new() } else { etag_of(itoa::Buffer::new().format(revision)) };
+        task.etag = if revision == 0 { String::new() } else { etag_at(revision) };
     }
 }
 

@@ -9,12 +9,10 @@
 
 use std::sync::LazyLock;
 
-use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, IdenStatic, Iterable, ModelTrait, Statement, Value,
-};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, IdenStatic, Iterable, ModelTrait, Statement, Value};
 
 use super::{
-    create::outbox_columns,
+    create::{event_values, outbox_columns, placeholders_after_first},
     entities::{outbox, tasks},
     tasks::to_row,
 };
@@ -30,10 +28,7 @@ pub async fn update_with_event(
     let row = to_row(task)?;
     let mut values: Vec<Value> = vec![row.id.clone().into()];
     values.extend(updated_columns().map(|c| row.get(c)));
-    for column in outbox_columns() {
-        let value = event.get(column).into_value();
-        values.push(value.ok_or_else(|| DbErr::Custom(format!("outbox column {} not set", column.as_str())))?);
-    }
+    values.extend(event_values(&event, outbox_columns())?);
     let written = conn.execute(Statement::from_sql_and_values(DbBackend::Postgres, &*SQL, values)).await?;
     // The caller read the task under the revision lock: it is there.
     match written.rows_affected() {
@@ -50,11 +45,7 @@ fn updated_columns() -> impl Iterator<Item = tasks::Column> {
 /// `$1` the task id; then each of [`updated_columns`]; then every outbox
 /// column, in the entity's order.
 static SQL: LazyLock<String> = LazyLock::new(|| {
-    let mut next = 1;
-    let mut param = || {
-        next += 1;
-        format!("${next}")
-    };
+    let mut param = placeholders_after_first();
     let assignments: Vec<String> = updated_columns().map(|c| format!("{} = {}", c.as_str(), param())).collect();
     let event_columns: Vec<String> = outbox_columns().map(|c| c.as_str().to_owned()).collect();
     let event_values: Vec<String> = outbox_columns().map(|_| param()).collect();
