@@ -78,7 +78,15 @@ pub fn init(service_name: &str, settings: &TelemetrySettings) -> TelemetryGuard 
     guard.provider = Some(provider);
     // No busy/idle timings and no thread attributes: clocks read on every
     // poll and a thread name copied into every span, for figures no one reads.
-    let otel = tracing_opentelemetry::layer().with_tracer(tracer).with_tracked_inactivity(false).with_threads(false);
+    // No context activation either: it attaches the span's OpenTelemetry
+    // context to the thread on every poll, for instrumentation that reads
+    // `opentelemetry::Context::current()`. Nothing here does; `traceparent`
+    // is taken from the tracing span itself (`OpenTelemetrySpanExt::context`).
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_tracked_inactivity(false)
+        .with_threads(false)
+        .with_context_activation(false);
 
     let _ = tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init();
 

@@ -23,13 +23,16 @@ use crate::domain::{
 
 // === domain → wire ===
 
-pub fn task(task: &Task) -> pb::Task {
-    let c = &task.content;
+/// The wire form of `task`, which it is made from (its texts move, not copied).
+pub fn task(task: Task) -> pb::Task {
+    let etag = task.etag();
+    let Task { id, content: c, state, create_time, update_time, complete_time, delete_time, revision, series, .. } =
+        task;
     pb::Task {
-        name: task.id.name(),
-        title: c.title.as_str().to_owned(),
-        description: c.description.as_str().to_owned(),
-        state: match task.state {
+        name: id.name(),
+        title: c.title.into_string(),
+        description: c.description.into_string(),
+        state: match state {
             TaskState::Open => pb::State::Open,
             TaskState::Completed => pb::State::Completed,
         } as i32,
@@ -38,14 +41,14 @@ pub fn task(task: &Task) -> pb::Task {
         due: c.due.as_ref().map(wire::due),
         reminders: c.reminders.iter().map(reminder).collect(),
         recurrence: c.recurrence.as_ref().map(wire::rule),
-        create_time: Some(timestamp(task.create_time)),
-        update_time: Some(timestamp(task.update_time)),
-        complete_time: task.complete_time.map(timestamp),
-        delete_time: task.delete_time.map(timestamp),
-        etag: task.etag(),
-        revision: task.revision,
-        series_id: task.series.map(|s| s.id.as_stored()).unwrap_or_default(),
-        occurrence_index: task.series.map_or(0, |s| i32::try_from(s.index).unwrap_or(i32::MAX)),
+        create_time: Some(timestamp(create_time)),
+        update_time: Some(timestamp(update_time)),
+        complete_time: complete_time.map(timestamp),
+        delete_time: delete_time.map(timestamp),
+        etag,
+        revision,
+        series_id: series.map(|s| s.id.as_stored()).unwrap_or_default(),
+        occurrence_index: series.map_or(0, |s| i32::try_from(s.index).unwrap_or(i32::MAX)),
     }
 }
 
@@ -91,7 +94,7 @@ pub fn task_event(event_id: &str, t: &Task, change: &Change, at: DateTime<Utc>) 
         task_id: t.id.as_stored(),
         revision: t.revision,
         occur_time: Some(timestamp(at)),
-        task: Some(task(t)),
+        task: Some(task(t.clone())),
         change: Some(change),
     }
 }

@@ -86,7 +86,7 @@ async fn create_occurrence(service: &TaskService, r: pb::CreateOccurrenceRequest
     let request_id = occurrence_request_id(series_id, index);
     let created =
         service.create_in_series(&user, content, Some(request_id), Some(Series { id: series_id, index })).await?;
-    Ok(convert::task(&created))
+    Ok(convert::task(created))
 }
 
 /// A malformed CreateOccurrence request, naming the field.

@@ -153,7 +153,7 @@ impl pb::task_service_server::TaskService for TaskApi {
             let content = content(task)?;
             let request_id = request_id(&request.request_id)?;
             let task = self.service.create(&user, content, request_id).await?;
-            Ok(convert::task(&task))
+            Ok(convert::task(task))
         }
         .await;
         respond(result)
@@ -162,7 +162,7 @@ impl pb::task_service_server::TaskService for TaskApi {
     async fn get_task(&self, request: Request<pb::GetTaskRequest>) -> Result<Response<pb::Task>, Status> {
         let user = self.user(&request).await?;
         let id = task_id(&request.get_ref().name)?;
-        respond(self.service.get(&user, id).await.map(|t| convert::task(&t)))
+        respond(self.service.get(&user, id).await.map(convert::task))
     }
 
     async fn list_tasks(
@@ -179,7 +179,7 @@ impl pb::task_service_server::TaskService for TaskApi {
             show_deleted: r.show_deleted,
         };
         respond(self.service.list(&user, params).await.map(|(tasks, next_page_token)| pb::ListTasksResponse {
-            tasks: tasks.iter().map(convert::task).collect(),
+            tasks: tasks.into_iter().map(convert::task).collect(),
             next_page_token,
         }))
     }
@@ -193,7 +193,7 @@ impl pb::task_service_server::TaskService for TaskApi {
             let fields = masked_fields(task, r.update_mask.as_ref())?;
             let patch = patch(task, &fields)?;
             let task = self.service.update(&user, id, patch, &r.etag).await?;
-            Ok(convert::task(&task))
+            Ok(convert::task(task))
         }
         .await;
         respond(result)
@@ -203,28 +203,28 @@ impl pb::task_service_server::TaskService for TaskApi {
         let user = self.user(&request).await?;
         let r = request.into_inner();
         let id = task_id(&r.name)?;
-        respond(self.service.delete(&user, id, &r.etag).await.map(|t| convert::task(&t)))
+        respond(self.service.delete(&user, id, &r.etag).await.map(convert::task))
     }
 
     async fn undelete_task(&self, request: Request<pb::UndeleteTaskRequest>) -> Result<Response<pb::Task>, Status> {
         let user = self.user(&request).await?;
         let r = request.into_inner();
         let id = task_id(&r.name)?;
-        respond(self.service.undelete(&user, id, &r.etag).await.map(|t| convert::task(&t)))
+        respond(self.service.undelete(&user, id, &r.etag).await.map(convert::task))
     }
 
     async fn complete_task(&self, request: Request<pb::CompleteTaskRequest>) -> Result<Response<pb::Task>, Status> {
         let user = self.user(&request).await?;
         let r = request.into_inner();
         let id = task_id(&r.name)?;
-        respond(self.service.complete(&user, id, &r.etag).await.map(|t| convert::task(&t)))
+        respond(self.service.complete(&user, id, &r.etag).await.map(convert::task))
     }
 
     async fn reopen_task(&self, request: Request<pb::ReopenTaskRequest>) -> Result<Response<pb::Task>, Status> {
         let user = self.user(&request).await?;
         let r = request.into_inner();
         let id = task_id(&r.name)?;
-        respond(self.service.reopen(&user, id, &r.etag).await.map(|t| convert::task(&t)))
+        respond(self.service.reopen(&user, id, &r.etag).await.map(convert::task))
     }
 
     async fn create_tag(&self, request: Request<pb::CreateTagRequest>) -> Result<Response<pb::Tag>, Status> {

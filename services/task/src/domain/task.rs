@@ -54,6 +54,9 @@ impl Title {
             _ => Ok(Self(trimmed.to_owned())),
         }
     }
+    pub fn into_string(self) -> String {
+        self.0
+    }
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -72,6 +75,9 @@ impl Description {
             return Err(Invalid::new("", format!("must be at most 20000 characters (got {n})")));
         }
         Ok(Self(raw.into()))
+    }
+    pub fn into_string(self) -> String {
+        self.0
     }
     pub fn as_str(&self) -> &str {
         &self.0

@@ -24,7 +24,7 @@ use shared::{
 };
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::tasks::{self, RowWithTags};
+use super::tasks::{self, StoredTask};
 use crate::domain::task::{Task, TaskId};
 
 /// How many coalesced reads may be at PostgreSQL at once. Two: while one
@@ -102,8 +102,8 @@ async fn answer(db: &Database, mut lookups: Vec<Lookup>) {
         Ok(found) => {
             for Lookup { user, id, reply } in lookups {
                 // Another user's task is not found, as with a single lookup.
-                let task = found.get(&id).filter(|row| row.row.user_id == user.as_str());
-                let _ = reply.send(task.map(|row| row.clone().into_task()).transpose());
+                let task = found.get(&id).filter(|task| task.user == user);
+                let _ = reply.send(Ok(task.cloned()));
             }
         }
         Err(err) => {
@@ -115,11 +115,11 @@ async fn answer(db: &Database, mut lookups: Vec<Lookup>) {
 }
 
 /// The rows of `lookups`' tasks, by id.
-async fn read_many(db: &Database, lookups: &[Lookup]) -> Result<HashMap<TaskId, RowWithTags>, DbErr> {
+async fn read_many(db: &Database, lookups: &[Lookup]) -> Result<HashMap<TaskId, Task>, DbErr> {
     let ids = lookups.iter().map(|l| l.id.as_stored().into());
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, in_sql(lookups.len()), ids);
-    let rows = RowWithTags::find_by_statement(statement).all(db).await?;
-    Ok(rows.into_iter().filter_map(|row| Some((TaskId::from_stored(&row.row.id)?, row))).collect())
+    let rows = StoredTask::find_by_statement(statement).all(db).await?;
+    Ok(rows.into_iter().map(|StoredTask(task)| (task.id, task)).collect())
 }
 
 /// The statement for `n` ids (`$1` … `$n`), written once for each `n`:

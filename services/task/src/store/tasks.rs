@@ -44,7 +44,7 @@ pub async fn find(conn: &impl ConnectionTrait, user: &UserId, id: TaskId) -> Res
     let backend = conn.get_database_backend();
     let statement =
         Statement::from_sql_and_values(backend, find_sql(backend), [id.as_stored().into(), user.as_str().into()]);
-    RowWithTags::find_by_statement(statement).one(conn).await?.map(RowWithTags::into_task).transpose()
+    Ok(StoredTask::find_by_statement(statement).one(conn).await?.map(|t| t.0))
 }
 
 /// `find`'s statement, written once per backend: the hottest read is not
@@ -58,12 +58,12 @@ fn find_sql(backend: DbBackend) -> &'static str {
     if backend == DbBackend::Postgres { postgres } else { sqlite }
 }
 
-/// The tasks matching `condition`, as [`RowWithTags`] reads them.
+/// The tasks matching `condition`, as [`StoredTask`] reads them.
 pub(super) fn select_with_tags_sql(backend: DbBackend, condition: &str) -> String {
     format!("SELECT {} FROM tasks WHERE {condition}", columns_with_tags_sql(backend))
 }
 
-/// What [`RowWithTags`] reads, in its order: the entity's columns, then the
+/// What [`StoredTask`] reads, in its order: the entity's columns, then the
 /// task's tag ids. Written once per backend: the query builder would quote
 /// and write each column again on every call, a tenth of a page's work.
 fn columns_with_tags_sql(backend: DbBackend) -> &'static str {
@@ -76,100 +76,141 @@ fn columns_with_tags_sql(backend: DbBackend) -> &'static str {
     if backend == DbBackend::Postgres { postgres } else { sqlite }
 }
 
-/// A task's row and its tag ids, read in one statement.
-#[derive(Clone)]
-pub(super) struct RowWithTags {
-    pub(super) row: tasks::Model,
-    /// The task's tag ids, comma-separated (None or "" without tags).
-    tag_ids: Option<String>,
-}
+/// A task read from its row and its tag ids (one statement), by position:
+/// every statement that yields these rows selects [`columns_with_tags_sql`].
+/// By name, each column would be a lookup on the hottest path.
+pub(super) struct StoredTask(pub(super) Task);
 
-/// Read by position: every statement that yields these rows selects
-/// [`columns_with_tags_sql`]. By name, each column would be a lookup on the
-/// hottest path.
-impl FromQueryResult for RowWithTags {
+impl FromQueryResult for StoredTask {
     fn from_query_result(res: &QueryResult, _pre: &str) -> Result<Self, DbErr> {
         match res.try_as_pg_row() {
-            Some(row) => Self::read(row),
-            None => Self::read(res),
+            Some(row) => read_task(row),
+            None => read_task(res),
         }
+        .map(Self)
     }
 }
 
+/// Where a column is in [`columns_with_tags_sql`]: the entity's columns in
+/// their order, then the tag ids.
+fn at(column: tasks::Column) -> usize {
+    column as usize
+}
+const TAG_IDS: usize = tasks::Column::OccurrenceIndex as usize + 1;
+
 /// A row's columns by position. On PostgreSQL straight from sqlx's row,
-/// unchecked: sea-orm's getter formats an error for every NULL it reads
-/// (six nullable columns, fifty rows a page) only to turn it into `None`,
-/// and sqlx's checked getter compares each column's type with every type
-/// the Rust one accepts, which costs a third of the column's decoding. The
-/// schema fixes the types (`migrations`, and the order test below); a
-/// value that does not decode is still an error.
-trait ByPosition {
-    fn at<T>(&self, index: usize) -> Result<T, DbErr>
+/// unchecked, and text borrowed from the row: sea-orm's getter formats an
+/// error for every NULL it reads (six nullable columns, fifty rows a page)
+/// only to turn it into `None`, sqlx's checked getter compares each
+/// column's type with every type the Rust one accepts (a third of the
+/// column's decoding), and a `String` is an allocation and a copy for text
+/// that is parsed and dropped (ids, JSON, due dates). The schema fixes the
+/// types (`migrations`, and the order test below); a value that does not
+/// decode is still an error.
+trait Columns {
+    fn value<T>(&self, index: usize) -> Result<T, DbErr>
     where
         T: TryGetable + for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>;
+
+    /// `read` of the text in column `index` (None when NULL).
+    fn text<R>(&self, index: usize, read: impl FnOnce(Option<&str>) -> Result<R, DbErr>) -> Result<R, DbErr>;
 }
 
-impl ByPosition for PgRow {
-    fn at<T>(&self, index: usize) -> Result<T, DbErr>
+fn undecodable(index: usize, err: impl std::fmt::Display) -> DbErr {
+    DbErr::Type(format!("column {index}: {err}"))
+}
+
+impl Columns for PgRow {
+    fn value<T>(&self, index: usize) -> Result<T, DbErr>
     where
         T: TryGetable + for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
     {
-        sqlx::Row::try_get_unchecked(self, index).map_err(|e| DbErr::Type(format!("column {index}: {e}")))
+        sqlx::Row::try_get_unchecked(self, index).map_err(|e| undecodable(index, e))
+    }
+
+    fn text<R>(&self, index: usize, read: impl FnOnce(Option<&str>) -> Result<R, DbErr>) -> Result<R, DbErr> {
+        read(sqlx::Row::try_get_unchecked(self, index).map_err(|e| undecodable(index, e))?)
     }
 }
 
-impl ByPosition for QueryResult {
-    fn at<T>(&self, index: usize) -> Result<T, DbErr>
+impl Columns for QueryResult {
+    fn value<T>(&self, index: usize) -> Result<T, DbErr>
     where
         T: TryGetable + for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
     {
         self.try_get_by_index(index)
     }
-}
 
-impl RowWithTags {
-    fn read(res: &impl ByPosition) -> Result<Self, DbErr> {
-        let mut column = 0..;
-        let mut next = || column.next().unwrap_or_default();
-        let row = tasks::Model {
-            id: res.at(next())?,
-            user_id: res.at(next())?,
-            title: res.at(next())?,
-            description: res.at(next())?,
-            state: res.at(next())?,
-            priority: res.at(next())?,
-            due_local: res.at(next())?,
-            due_time_zone: res.at(next())?,
-            due_sort: res.at(next())?,
-            reminders: res.at(next())?,
-            recurrence: res.at(next())?,
-            create_time: res.at(next())?,
-            update_time: res.at(next())?,
-            complete_sort: res.at(next())?,
-            delete_time: res.at(next())?,
-            revision: res.at(next())?,
-            create_request_id: res.at(next())?,
-            series_id: res.at(next())?,
-            occurrence_index: res.at(next())?,
-        };
-        Ok(Self { row, tag_ids: res.at(next())? })
+    fn text<R>(&self, index: usize, read: impl FnOnce(Option<&str>) -> Result<R, DbErr>) -> Result<R, DbErr> {
+        read(self.try_get_by_index::<Option<String>>(index)?.as_deref())
     }
 }
 
-impl RowWithTags {
-    pub(super) fn into_task(self) -> Result<Task, DbErr> {
-        let mut tags: Vec<TagId> =
-            self.tag_ids.iter().flat_map(|ids| ids.split(',')).filter_map(TagId::from_stored).collect();
-        tags.sort();
-        from_row(self.row, tags)
-    }
+/// The task in `row` (see [`to_row`] for how each field is stored).
+fn read_task(row: &impl Columns) -> Result<Task, DbErr> {
+    use tasks::Column as C;
+    let id = row.text(at(C::Id), |id| id.and_then(TaskId::from_stored).ok_or_else(|| undecodable(0, "no task id")))?;
+    let corrupt = |what: &str| DbErr::Custom(format!("task {}: stored {what} is not valid", id.as_stored()));
+    let due = row.text(at(C::DueLocal), |local| {
+        let Some(local) = local else { return Ok(None) };
+        row.text(at(C::DueTimeZone), |zone| match zone {
+            None => Ok(Some(Due::Date(Due::parse_date(local).map_err(|_| corrupt("due"))?))),
+            Some(zone) => Ok(Some(Due::DateTime {
+                local: Due::parse_local(local).map_err(|_| corrupt("due"))?,
+                zone: Due::parse_zone(zone).map_err(|_| corrupt("due zone"))?,
+            })),
+        })
+    })?;
+    let reminders = row.text(at(C::Reminders), |json| match json {
+        // Most tasks have none: no parser for an empty list.
+        Some("[]") => Ok(Vec::new()),
+        Some(json) => serde_json::from_str::<Vec<Reminder>>(json).map_err(|_| corrupt("reminders")),
+        None => Err(corrupt("reminders")),
+    })?;
+    let recurrence = row.text(at(C::Recurrence), |json| {
+        json.map(serde_json::from_str::<RecurrenceSpec>).transpose().map_err(|_| corrupt("recurrence"))
+    })?;
+    let mut tags: Vec<TagId> = row.text(TAG_IDS, |ids| {
+        Ok(ids.into_iter().flat_map(|ids| ids.split(',')).filter_map(TagId::from_stored).collect())
+    })?;
+    tags.sort();
+    let complete_sort: i64 = row.value(at(C::CompleteSort))?;
+    let series = row.text(at(C::SeriesId), |series| Ok(series.and_then(TaskId::from_stored)))?;
+    Ok(Task {
+        user: row.text(at(C::UserId), |user| UserId::parse(user.unwrap_or_default()).map_err(|_| corrupt("user")))?,
+        content: TaskContent {
+            title: Title::parse(row.value::<String>(at(C::Title))?).map_err(|_| corrupt("title"))?,
+            description: Description::parse(row.value::<String>(at(C::Description))?)
+                .map_err(|_| corrupt("description"))?,
+            priority: Priority::from_number(i32::from(row.value::<i16>(at(C::Priority))?))
+                .ok_or_else(|| corrupt("priority"))?,
+            tags,
+            due,
+            reminders,
+            recurrence,
+        },
+        state: TaskState::from_number(i32::from(row.value::<i16>(at(C::State))?)).ok_or_else(|| corrupt("state"))?,
+        create_time: from_micros(row.value(at(C::CreateTime))?),
+        update_time: from_micros(row.value(at(C::UpdateTime))?),
+        complete_time: (complete_sort != NONE_SORT).then(|| from_micros(complete_sort)),
+        delete_time: row.value::<Option<i64>>(at(C::DeleteTime))?.map(from_micros),
+        revision: row.value(at(C::Revision))?,
+        series: match series {
+            Some(id) => {
+                let index: i32 = row.value(at(C::OccurrenceIndex))?;
+                Some(Series { id, index: u32::try_from(index).unwrap_or(0) })
+            }
+            None => None,
+        },
+        id,
+    })
 }
 
 /// `select` with each task's tags aggregated into the same row: a task and
 /// its tags in one round trip, not two.
-fn with_tags(select: Select<tasks::Entity>, conn: &impl ConnectionTrait) -> Selector<SelectModel<RowWithTags>> {
+fn with_tags(select: Select<tasks::Entity>, conn: &impl ConnectionTrait) -> Selector<SelectModel<StoredTask>> {
     let columns = columns_with_tags_sql(conn.get_database_backend());
-    select.select_only().expr(Expr::cust(columns)).into_model::<RowWithTags>()
+    select.select_only().expr(Expr::cust(columns)).into_model::<StoredTask>()
 }
 
 /// A task's tag ids, comma-separated, as a column of its row (on
@@ -192,7 +233,7 @@ pub async fn find_by_request_id(
     let select = tasks::Entity::find()
         .filter(tasks::Column::UserId.eq(user.as_str()))
         .filter(tasks::Column::CreateRequestId.eq(request_id));
-    with_tags(select, conn).one(conn).await?.map(RowWithTags::into_task).transpose()
+    Ok(with_tags(select, conn).one(conn).await?.map(|t| t.0))
 }
 
 pub async fn insert(conn: &impl ConnectionTrait, task: &Task, request_id: Option<&str>) -> Result<(), DbErr> {
@@ -264,15 +305,14 @@ pub async fn list(
         select = select.order_by(order_column(*field), order(*direction));
     }
     let select = select.order_by(tasks::Column::Id, Order::Asc).limit(query.page_size + 1);
-    let mut rows = with_tags(select, conn).all(conn).await?;
+    let mut tasks: Vec<Task> = with_tags(select, conn).all(conn).await?.into_iter().map(|t| t.0).collect();
 
-    let more = rows.len() as u64 > query.page_size;
-    rows.truncate(query.page_size as usize);
-    let next = match (more, rows.last()) {
-        (true, Some(last)) => Some(position_of(&query.order, &last.row)),
+    let more = tasks.len() as u64 > query.page_size;
+    tasks.truncate(query.page_size as usize);
+    let next = match (more, tasks.last()) {
+        (true, Some(last)) => Some(position_of(&query.order, last)),
         _ => None,
     };
-    let tasks = rows.into_iter().map(RowWithTags::into_task).collect::<Result<Vec<_>, _>>()?;
     Ok((tasks, next))
 }
 
@@ -305,20 +345,20 @@ fn order_column(field: OrderField) -> tasks::Column {
     }
 }
 
-fn position_of(order: &OrderBy, row: &tasks::Model) -> Position {
+fn position_of(order: &OrderBy, task: &Task) -> Position {
     let keys = order
         .0
         .iter()
         .map(|(field, _)| match field {
-            OrderField::DueTime => KeyValue::Int(row.due_sort),
-            OrderField::Priority => KeyValue::Int(i64::from(row.priority)),
-            OrderField::CreateTime => KeyValue::Int(row.create_time),
-            OrderField::UpdateTime => KeyValue::Int(row.update_time),
-            OrderField::CompleteTime => KeyValue::Int(row.complete_sort),
-            OrderField::Title => KeyValue::Text(row.title.clone()),
+            OrderField::DueTime => KeyValue::Int(due_sort(task)),
+            OrderField::Priority => KeyValue::Int(task.content.priority as i64),
+            OrderField::CreateTime => KeyValue::Int(to_micros(task.create_time)),
+            OrderField::UpdateTime => KeyValue::Int(to_micros(task.update_time)),
+            OrderField::CompleteTime => KeyValue::Int(complete_sort(task)),
+            OrderField::Title => KeyValue::Text(task.content.title.as_str().to_owned()),
         })
         .collect();
-    Position { keys, id: row.id.clone() }
+    Position { keys, id: task.id.as_stored() }
 }
 
 /// Rows strictly after `after` in the order `(keys…, id asc)`:
@@ -448,6 +488,16 @@ fn contains(column: tasks::Column, needle: &str) -> SimpleExpr {
     Expr::expr(Func::lower(Expr::col((tasks::Entity, column)))).like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
 }
 
+/// What the `due_sort` column holds for `task`.
+fn due_sort(task: &Task) -> i64 {
+    task.content.due.map_or(NONE_SORT, |d| to_micros(d.instant()))
+}
+
+/// What the `complete_sort` column holds for `task`.
+fn complete_sort(task: &Task) -> i64 {
+    task.complete_time.map_or(NONE_SORT, to_micros)
+}
+
 pub(super) fn to_row(task: &Task) -> Result<tasks::Model, DbErr> {
     let content = &task.content;
     let (due_local, due_time_zone) = match &content.due {
@@ -467,56 +517,17 @@ pub(super) fn to_row(task: &Task) -> Result<tasks::Model, DbErr> {
         priority: content.priority as i16,
         due_local,
         due_time_zone,
-        due_sort: content.due.map_or(NONE_SORT, |d| to_micros(d.instant())),
+        due_sort: due_sort(task),
         reminders: serde_json::to_string(&content.reminders).map_err(json)?,
         recurrence: content.recurrence.as_ref().map(serde_json::to_string).transpose().map_err(json)?,
         create_time: to_micros(task.create_time),
         update_time: to_micros(task.update_time),
-        complete_sort: task.complete_time.map_or(NONE_SORT, to_micros),
+        complete_sort: complete_sort(task),
         delete_time: task.delete_time.map(to_micros),
         revision: task.revision,
         create_request_id: None,
         series_id: task.series.map(|s| s.id.as_stored()),
         occurrence_index: task.series.map_or(0, |s| i32::try_from(s.index).unwrap_or(i32::MAX)),
-    })
-}
-
-fn from_row(row: tasks::Model, tags: Vec<TagId>) -> Result<Task, DbErr> {
-    let corrupt = |what: &str| DbErr::Custom(format!("task {}: stored {what} is not valid", row.id));
-    let due = match (&row.due_local, &row.due_time_zone) {
-        (None, _) => None,
-        (Some(date), None) => Some(Due::Date(Due::parse_date(date).map_err(|_| corrupt("due"))?)),
-        (Some(local), Some(zone)) => Some(Due::DateTime {
-            local: Due::parse_local(local).map_err(|_| corrupt("due"))?,
-            zone: Due::parse_zone(zone).map_err(|_| corrupt("due zone"))?,
-        }),
-    };
-    let reminders: Vec<Reminder> = serde_json::from_str(&row.reminders).map_err(|_| corrupt("reminders"))?;
-    let recurrence: Option<RecurrenceSpec> =
-        row.recurrence.as_deref().map(serde_json::from_str).transpose().map_err(|_| corrupt("recurrence"))?;
-    Ok(Task {
-        id: TaskId::from_stored(&row.id).ok_or_else(|| corrupt("id"))?,
-        user: UserId::parse(&row.user_id).map_err(|_| corrupt("user"))?,
-        content: TaskContent {
-            title: Title::parse(row.title).map_err(|_| corrupt("title"))?,
-            description: Description::parse(row.description).map_err(|_| corrupt("description"))?,
-            priority: Priority::from_number(i32::from(row.priority)).ok_or_else(|| corrupt("priority"))?,
-            tags,
-            due,
-            reminders,
-            recurrence,
-        },
-        state: TaskState::from_number(i32::from(row.state)).ok_or_else(|| corrupt("state"))?,
-        create_time: from_micros(row.create_time),
-        update_time: from_micros(row.update_time),
-        complete_time: (row.complete_sort != NONE_SORT).then(|| from_micros(row.complete_sort)),
-        delete_time: row.delete_time.map(from_micros),
-        revision: row.revision,
-        series: row
-            .series_id
-            .as_deref()
-            .and_then(TaskId::from_stored)
-            .map(|id| Series { id, index: u32::try_from(row.occurrence_index).unwrap_or(0) }),
     })
 }
 
@@ -526,7 +537,7 @@ mod tests {
 
     #[test]
     fn the_columns_come_in_the_order_rows_are_read_by() {
-        // `RowWithTags` reads by position, in this order: a change to the
+        // `StoredTask` reads by position, in this order: a change to the
         // entity's fields must change it too.
         let columns: Vec<String> = tasks::Column::iter().map(|c| c.as_str().to_owned()).collect();
         assert_eq!(
