@@ -63,6 +63,7 @@ fmt:
 # (release build; integration-tests/benches/system.rs says what is measured).
 # The service binaries are built as shipped, for their memory figures.
 bench:
+	scripts/install-tools.sh h2load
 	$(CARGO) build --release --workspace --exclude integration-tests --bins
 	TEST_PG_DURABLE=1 scripts/with-test-stack.sh $(CARGO) bench -p integration-tests --bench system
 

@@ -9,6 +9,7 @@
 #                 make lint checks .github/workflows with it)
 #   cargo-nextest <- crates.io (`cargo install`, cached outside the clone; the
 #                 test runner of make test)
+#   h2load   <- Debian `nghttp2-client` (make bench's second load generator)
 # Usage: scripts/install-tools.sh [grpcurl ...]   (no argument = all)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,6 +56,20 @@ install_prometheus() {
   ln -sf "$(command -v prometheus)" "$bin/prometheus"
   ln -sf "$(command -v promtool)" "$bin/promtool"
   echo "installed $("$bin/prometheus" --version 2>&1 | head -n 1)"
+}
+
+# h2load <- Debian's `nghttp2-client` (linked into .tools/bin): nghttp2's
+# HTTP/2 load generator, which make bench runs beside its own client.
+install_h2load() {
+  [ -x "$bin/h2load" ] && return 0
+  if ! command -v h2load >/dev/null && command -v apt-get >/dev/null; then
+    (as_root apt-get update -qq &&
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nghttp2-client) >/dev/null
+  fi
+  command -v h2load >/dev/null ||
+    { echo "install-tools: h2load is missing (Debian package nghttp2-client)" >&2; exit 1; }
+  ln -sf "$(command -v h2load)" "$bin/h2load"
+  echo "installed $("$bin/h2load" --version 2>&1 | head -n 1)"
 }
 
 BUF_VERSION=1.75.0

@@ -32,6 +32,8 @@
 
 #[path = "system/direct.rs"]
 mod direct;
+#[path = "system/h2load.rs"]
+mod h2load;
 #[path = "system/limits.rs"]
 mod limits;
 
@@ -54,6 +56,7 @@ use shared::{
 use tonic::transport::Channel;
 
 /// Latencies of one measured operation.
+#[derive(Clone)]
 struct Sample {
     name: String,
     latencies: Vec<Duration>,
@@ -159,6 +162,12 @@ fn as_user<T>(user: &str, message: T) -> tonic::Request<T> {
     request
 }
 
+/// The `authorization` header `as_user` sends for `user`.
+fn authorization(user: &str) -> String {
+    let request = as_user(user, ());
+    request.metadata().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+}
+
 fn user(i: usize) -> String {
     format!("bench-user-{}", i % 16)
 }
@@ -254,8 +263,10 @@ async fn api(requests: usize, concurrency: usize, rounds: usize) -> anyhow::Resu
         let options = db.get_postgres_connection_pool().connect_options();
         let pool = limits::Connections::open(&options, concurrency).await?;
         let (connection, origin) = direct::Direct::connect(service.addr).await?;
+        let unread = direct::Discarding::new(connection.clone(), origin.clone());
         let client = TaskServiceClient::with_origin(connection, origin);
-        rounds_run.push(api_round(&client, &pool, requests, concurrency).await?);
+        let generators = Generators { client, unread, addr: service.addr };
+        rounds_run.push(api_round(&generators, &pool, requests, concurrency).await?);
         service.stop().await;
     }
     let compared = medians(rounds_run);
@@ -296,14 +307,30 @@ fn medians(rounds: Vec<Vec<Compared>>) -> Vec<Compared> {
     }
 }
 
+/// The ways the bench calls the service under test.
+struct Generators {
+    /// tonic's client, for the calls whose answers the bench reads.
+    client: TaskServiceClient<direct::Direct>,
+    /// The same connection, answers not decoded: the measured calls.
+    unread: direct::Discarding,
+    /// Where it listens, for `h2load`.
+    addr: std::net::SocketAddr,
+}
+
+const GET_TASK: &str = "/todo.task.v1.TaskService/GetTask";
+const LIST_TASKS: &str = "/todo.task.v1.TaskService/ListTasks";
+const UPDATE_TASK: &str = "/todo.task.v1.TaskService/UpdateTask";
+const COMPLETE_TASK: &str = "/todo.task.v1.TaskService/CompleteTask";
+
 /// Every RPC once, beside its limits.
 async fn api_round(
-    client: &TaskServiceClient<direct::Direct>,
+    generators: &Generators,
     pool: &limits::Connections,
     requests: usize,
     concurrency: usize,
 ) -> anyhow::Result<Vec<Compared>> {
     let mut compared = Vec::new();
+    let client = &generators.client;
 
     let (create8, targets) = create(client, pool, "CreateTask_8_users", requests, concurrency, user8).await?;
     compared.push(create8);
@@ -312,66 +339,90 @@ async fn api_round(
     limits::analyze(pool).await?;
 
     let targets = Arc::new(targets);
-    let (c, t) = (client.clone(), targets.clone());
+    let (c, t) = (generators.unread.clone(), targets.clone());
     let ours = measure("GetTask", targets.len() * GET_PASSES, concurrency, move |i| {
-        let (mut c, t) = (c.clone(), t.clone());
+        let (c, t) = (c.clone(), t.clone());
         async move {
             let (user, id) = &t[i % t.len()];
-            c.get_task(as_user(user, pb::GetTaskRequest { name: format!("tasks/{id}") })).await?;
-            Ok(())
+            c.call(GET_TASK, as_user(user, pb::GetTaskRequest { name: format!("tasks/{id}") })).await
         }
     })
     .await?;
-    let limits = limits::get(pool.clone(), targets.clone(), concurrency).await?.into();
-    compared.push(Compared { name: "GetTask", ours, limits });
+    let limits: Vec<Sample> = limits::get(pool.clone(), targets.clone(), concurrency).await?.into();
+    compared.push(Compared { name: "GetTask", ours, limits: limits.clone() });
+    if h2load::available() {
+        // A cross-check from a load generator that is not ours: one h2load
+        // per caller, each reading its own task (h2load sends one body).
+        let mut calls = Vec::new();
+        for (user, id) in targets.iter().step_by((targets.len() / concurrency).max(1)).take(concurrency) {
+            let request = pb::GetTaskRequest { name: format!("tasks/{id}") };
+            let answer = client.clone().get_task(as_user(user, request.clone())).await?.into_inner();
+            let call = h2load::Call { addr: generators.addr, method: GET_TASK, authorization: authorization(user) };
+            calls.push((call, request, answer));
+        }
+        let each = targets.len() * GET_PASSES / calls.len().max(1);
+        let ours = tokio::task::spawn_blocking(move || h2load::run_many("GetTask_h2load", &calls, each)).await??;
+        compared.push(Compared { name: "GetTask_h2load", ours, limits });
+    }
 
-    for (name, filter, order_by, condition, order) in [
-        ("ListTasks_50", "", "", "TRUE", "create_time ASC"),
+    for (name, h2load_name, filter, order_by, condition, order) in [
+        ("ListTasks_50", "ListTasks_50_h2load", "", "", "TRUE", "create_time ASC"),
         (
             "ListTasks_50_filtered",
+            "ListTasks_50_filtered_h2load",
             "state = OPEN AND priority >= MEDIUM",
             "priority desc, create_time",
             "state = 1 AND priority >= 3",
             "priority DESC, create_time ASC",
         ),
     ] {
-        let c = client.clone();
+        let c = generators.unread.clone();
         let ours = measure(name, requests / 5, concurrency, move |i| {
-            let mut c = c.clone();
-            async move {
-                c.list_tasks(as_user(&user8(i), page_of_50(filter, order_by))).await?;
-                Ok(())
-            }
+            let c = c.clone();
+            async move { c.call(LIST_TASKS, as_user(&user8(i), page_of_50(filter, order_by))).await }
         })
         .await?;
-        let limits = limits::list(pool.clone(), requests / 5, concurrency, user8, condition, order).await?.into();
-        compared.push(Compared { name, ours, limits });
+        let limits: Vec<Sample> =
+            limits::list(pool.clone(), requests / 5, concurrency, user8, condition, order).await?.into();
+        compared.push(Compared { name, ours, limits: limits.clone() });
+        if h2load::available() {
+            // A cross-check from a load generator that is not ours: one
+            // user's page over and over, against the same limits.
+            let request = page_of_50(filter, order_by);
+            let answer = client.clone().list_tasks(as_user(&user8(0), request.clone())).await?.into_inner();
+            let auth = authorization(&user8(0));
+            let call = h2load::Call { addr: generators.addr, method: LIST_TASKS, authorization: auth };
+            let n = requests / 5;
+            let ours =
+                tokio::task::spawn_blocking(move || call.run(h2load_name, &request, &answer, n, concurrency)).await??;
+            compared.push(Compared { name: h2load_name, ours, limits });
+        } else {
+            println!("{h2load_name}: no h2load on the PATH (scripts/install-tools.sh h2load)");
+        }
     }
 
-    let (c, t) = (client.clone(), targets.clone());
+    let (c, t) = (generators.unread.clone(), targets.clone());
     let ours = measure("UpdateTask", targets.len(), concurrency, move |i| {
-        let (mut c, t) = (c.clone(), t.clone());
+        let (c, t) = (c.clone(), t.clone());
         async move {
             let (user, id) = &t[i];
             let task = pb::Task { name: format!("tasks/{id}"), title: format!("renamed {i}"), ..Default::default() };
             let mask = prost_types::FieldMask { paths: vec!["title".into()] };
             let request = pb::UpdateTaskRequest { task: Some(task), update_mask: Some(mask), etag: String::new() };
-            c.update_task(as_user(user, request)).await?;
-            Ok(())
+            c.call(UPDATE_TASK, as_user(user, request)).await
         }
     })
     .await?;
     let [as_sent, one_trip] = limits::update(pool.clone(), targets.clone(), concurrency).await?;
     compared.push(Compared { name: "UpdateTask", ours, limits: vec![as_sent, one_trip] });
 
-    let (c, t) = (client.clone(), targets.clone());
+    let (c, t) = (generators.unread.clone(), targets.clone());
     let ours = measure("CompleteTask", targets.len(), concurrency, move |i| {
-        let (mut c, t) = (c.clone(), t.clone());
+        let (c, t) = (c.clone(), t.clone());
         async move {
             let (user, id) = &t[i];
             let request = pb::CompleteTaskRequest { name: format!("tasks/{id}"), etag: String::new() };
-            c.complete_task(as_user(user, request)).await?;
-            Ok(())
+            c.call(COMPLETE_TASK, as_user(user, request)).await
         }
     })
     .await?;
