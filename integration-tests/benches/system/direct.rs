@@ -1,27 +1,29 @@
 //! The bench's gRPC client: tonic's generated client on one HTTP/2
-//! connection driven by hyper, with nothing in between; and [`Discarding`],
-//! which calls the same way but does not decode the answers.
+//! connection driven by hyper, with nothing in between; and [`Unread`],
+//! the measured calls: hyper alone, on a connection of its own, answers
+//! checked for their status and not decoded.
 //!
 //! tonic's `Channel` hands every call to a buffer task that owns the
 //! connection: one more task hop per call, in the same process and on the
 //! same two cores as the service, so the load generator's work would be
 //! counted against the service (the limits' driver has no such hop). A load
-//! generator should cost as little as it can — h2load would do, this does
+//! generator should cost as little as it can — h2load would do, these do
 //! the same from Rust.
 
 use std::{
+    convert::Infallible,
     net::SocketAddr,
+    pin::Pin,
     task::{Context, Poll},
 };
 
-use std::marker::PhantomData;
-
+use anyhow::{Context as _, bail};
 use futures::future::BoxFuture;
-use http::uri::PathAndQuery;
+use http::{HeaderValue, header, uri::PathAndQuery};
+use http_body::{Body, Frame, SizeHint};
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use prost::bytes::Buf;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use prost::bytes::Bytes;
 
 /// A tower service sending requests on one HTTP/2 connection.
 #[derive(Clone)]
@@ -54,64 +56,107 @@ impl tower::Service<http::Request<tonic::body::Body>> for Direct {
     }
 }
 
-/// Calls methods on a [`Direct`] connection and reads each answer without
-/// decoding it, as h2load does and as the limits' driver leaves its rows
-/// undecoded: turning the answer back into structs is the load generator's
-/// work, and it runs on the service's two cores. A call still fails on any
-/// status but OK (tonic reads the status from the trailers).
+/// Calls methods the way h2load does: the request encoded and sent as one
+/// frame, the answer's bytes read and dropped, only its status checked (a
+/// call fails on any status but OK). The limits' driver leaves its rows
+/// undecoded the same way. tonic's client (a request stream, an encoder
+/// and a decoder, a task to pipe each request body) cost this process,
+/// which the service shares, about as much as the service spends on a
+/// GetTask: that is the load generator's work, not the service's.
 #[derive(Clone)]
-pub struct Discarding(tonic::client::Grpc<Direct>);
+pub struct Unread {
+    send: SendRequest<Message>,
+    authority: http::uri::Authority,
+}
 
-impl Discarding {
-    pub fn new(connection: Direct, origin: http::Uri) -> Self {
-        Self(tonic::client::Grpc::with_origin(connection, origin))
+impl Unread {
+    /// Connects to `addr` as [`Direct::connect`] does.
+    pub async fn connect(addr: SocketAddr) -> anyhow::Result<Self> {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let (send, connection) =
+            hyper::client::conn::http2::Builder::new(TokioExecutor::new()).handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        Ok(Self { send, authority: addr.to_string().parse()? })
     }
 
-    /// Calls `method` (`/package.Service/Method`) with `request`.
-    pub async fn call<M>(&self, method: &'static str, request: tonic::Request<M>) -> anyhow::Result<()>
-    where
-        M: prost::Message + Send + 'static,
-    {
-        let mut grpc = self.0.clone();
-        grpc.ready().await?;
-        grpc.unary(request, PathAndQuery::from_static(method), Unread(PhantomData)).await?;
-        Ok(())
+    /// Calls `method` (`/package.Service/Method`) with `message`, as the
+    /// holder of `authorization`.
+    pub async fn call(
+        &self,
+        method: &'static str,
+        authorization: HeaderValue,
+        message: &impl prost::Message,
+    ) -> anyhow::Result<()> {
+        let uri = http::Uri::builder()
+            .scheme("http")
+            .authority(self.authority.clone())
+            .path_and_query(PathAndQuery::from_static(method))
+            .build()?;
+        let request = http::Request::post(uri)
+            .header(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"))
+            .header(header::TE, HeaderValue::from_static("trailers"))
+            .header(header::AUTHORIZATION, authorization)
+            .body(Message::of(message))?;
+        let mut send = self.send.clone();
+        send.ready().await?;
+        let response = send.send_request(request).await?;
+        if response.status() != http::StatusCode::OK {
+            bail!("{method}: HTTP {}", response.status());
+        }
+        // An error without a message comes as headers only ("trailers-only").
+        if response.headers().contains_key("grpc-status") {
+            return ok(method, response.headers());
+        }
+        let mut body = response.into_body();
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+            if let Ok(trailers) = frame?.into_trailers() {
+                return ok(method, &trailers);
+            }
+        }
+        bail!("{method}: the answer ended without a status")
     }
 }
 
-/// Encodes requests with prost; skips the bytes of answers.
-struct Unread<M>(PhantomData<M>);
-
-impl<M: prost::Message + Send + 'static> Codec for Unread<M> {
-    type Encode = M;
-    type Decode = ();
-    type Encoder = Unread<M>;
-    type Decoder = Unread<()>;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        Unread(PhantomData)
+/// Whether `headers` say the call succeeded.
+fn ok(method: &str, headers: &http::HeaderMap) -> anyhow::Result<()> {
+    let status = headers.get("grpc-status").context("no grpc-status")?;
+    if status != "0" {
+        let message = headers.get("grpc-message").and_then(|m| m.to_str().ok()).unwrap_or_default();
+        bail!("{method}: gRPC status {status:?} {message}");
     }
+    Ok(())
+}
 
-    fn decoder(&mut self) -> Self::Decoder {
-        Unread(PhantomData)
+/// One gRPC message as a request body: a single frame, then the end.
+pub struct Message(Option<Bytes>);
+
+impl Message {
+    /// `message` on the wire: not compressed, its length, its bytes.
+    fn of(message: &impl prost::Message) -> Self {
+        let len = message.encoded_len();
+        let mut framed = Vec::with_capacity(5 + len);
+        framed.push(0);
+        framed.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
+        // Writing into a Vec cannot run out of room.
+        let _ = message.encode(&mut framed);
+        Self(Some(framed.into()))
     }
 }
 
-impl<M: prost::Message> Encoder for Unread<M> {
-    type Item = M;
-    type Error = tonic::Status;
+impl Body for Message {
+    type Data = Bytes;
+    type Error = Infallible;
 
-    fn encode(&mut self, item: M, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
-        item.encode(dst).map_err(|e| tonic::Status::internal(e.to_string()))
+    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.0.take().map(|bytes| Ok(Frame::data(bytes))))
     }
-}
 
-impl Decoder for Unread<()> {
-    type Item = ();
-    type Error = tonic::Status;
+    fn is_end_stream(&self) -> bool {
+        self.0.is_none()
+    }
 
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<()>, Self::Error> {
-        src.advance(src.remaining());
-        Ok(Some(()))
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.0.as_ref().map_or(0, |b| b.len() as u64))
     }
 }

@@ -1,8 +1,8 @@
-//! nghttp2's `h2load` as a second load generator for the read RPCs: the
+//! nghttp2's `h2load` as a second load generator for ListTasks: the
 //! one the first figures came from, written in C, and not our code.
 //!
 //! It posts one body to one method for every call, so it measures the same
-//! call over and over (one user's page, one task); it reads each response
+//! call over and over (one user's page); it reads each response
 //! and discards it, as the limits' driver discards its rows. A gRPC error
 //! still has HTTP status 200 (the status is in the trailers), so a run is
 //! accepted only if every call returned exactly the bytes of the answer
@@ -39,21 +39,15 @@ impl Call {
         requests: usize,
         concurrency: usize,
     ) -> anyhow::Result<Sample> {
-        let run = self.start(0, message, requests, concurrency)?;
+        let run = self.start(message, requests, concurrency)?;
         let (latencies, wall) = run.finish(answer)?;
         Ok(Sample { name: name.to_owned(), latencies, wall })
     }
 
-    /// Starts `h2load`; `run` names its files.
-    fn start(
-        &self,
-        run: usize,
-        message: &impl prost::Message,
-        requests: usize,
-        streams: usize,
-    ) -> anyhow::Result<Running> {
+    /// Starts `h2load`.
+    fn start(&self, message: &impl prost::Message, requests: usize, streams: usize) -> anyhow::Result<Running> {
         let Self { addr, method, authorization } = self;
-        let dir = std::env::temp_dir().join(format!("bench-h2load-{}-{run}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("bench-h2load-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let body = dir.join("request");
         std::fs::write(&body, framed(message))?;
@@ -72,27 +66,6 @@ impl Call {
             .context("running h2load")?;
         Ok(Running { child, dir, log, requests })
     }
-}
-
-/// Many `h2load`s at once, one call each: `requests_each` calls of each
-/// call's request on a connection of its own, one at a time. Each `answer`
-/// is what its call must return.
-pub fn run_many<M: prost::Message, A: prost::Message>(
-    name: &str,
-    calls: &[(Call, M, A)],
-    requests_each: usize,
-) -> anyhow::Result<Sample> {
-    let started = std::time::Instant::now();
-    let running = calls
-        .iter()
-        .enumerate()
-        .map(|(i, (call, message, _))| call.start(i, message, requests_each, 1))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut latencies = Vec::new();
-    for (run, (_, _, answer)) in running.into_iter().zip(calls) {
-        latencies.extend(run.finish(answer)?.0);
-    }
-    Ok(Sample { name: name.to_owned(), latencies, wall: started.elapsed() })
 }
 
 /// An `h2load` under way.
