@@ -10,6 +10,7 @@
 
 pub mod create;
 pub mod entities;
+mod list;
 pub mod outbox;
 pub mod reads;
 pub mod tags;

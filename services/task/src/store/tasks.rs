@@ -4,10 +4,10 @@
 use std::sync::LazyLock;
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
-    IdenStatic, IntoActiveModel, Iterable, Order, QueryFilter, QueryOrder, QueryResult, QuerySelect, Select,
-    SelectModel, Selector, Set, Statement, TryGetable,
-    sea_query::{Expr, Func, LikeExpr, Query, SimpleExpr},
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, IdenStatic,
+    IntoActiveModel, Iterable, QueryFilter, QueryResult, QuerySelect, Select, SelectModel, Selector, Set, Statement,
+    TryGetable,
+    sea_query::Expr,
     sqlx::{self, postgres::PgRow},
 };
 use shared::{
@@ -15,11 +15,11 @@ use shared::{
     page_token::{KeyValue, Position},
 };
 
-use super::entities::{tags, task_tags, tasks};
+use super::entities::{task_tags, tasks};
 use crate::domain::{
     due::Due,
     from_micros,
-    query::{Cmp, Direction, Filter, OrderBy, OrderField, Predicate, TextField, TimeField},
+    query::{Filter, OrderBy, OrderField},
     recurrence::RecurrenceSpec,
     reminder::Reminder,
     tag::TagId,
@@ -28,7 +28,7 @@ use crate::domain::{
 };
 
 /// Stored in the sort columns when there is no due / completion time.
-const NONE_SORT: i64 = i64::MAX;
+pub(super) const NONE_SORT: i64 = i64::MAX;
 
 /// A list request, validated.
 #[derive(Debug, Clone)]
@@ -66,7 +66,7 @@ pub(super) fn select_with_tags_sql(backend: DbBackend, condition: &str) -> Strin
 /// What [`StoredTask`] reads, in its order: the entity's columns, then the
 /// task's tag ids. Written once per backend: the query builder would quote
 /// and write each column again on every call, a tenth of a page's work.
-fn columns_with_tags_sql(backend: DbBackend) -> &'static str {
+pub(super) fn columns_with_tags_sql(backend: DbBackend) -> &'static str {
     static SQL: LazyLock<[String; 2]> = LazyLock::new(|| {
         let columns = tasks::Column::iter().map(|c| c.as_str().to_owned()).collect::<Vec<_>>().join(", ");
         [DbBackend::Postgres, DbBackend::Sqlite]
@@ -293,19 +293,9 @@ pub async fn list(
     user: &UserId,
     query: &ListQuery,
 ) -> Result<(Vec<Task>, Option<Position>), DbErr> {
-    let mut select =
-        tasks::Entity::find().filter(tasks::Column::UserId.eq(user.as_str())).filter(filter_condition(&query.filter));
-    if !query.show_deleted {
-        select = select.filter(tasks::Column::DeleteTime.is_null());
-    }
-    if let Some(after) = &query.after {
-        select = select.filter(keyset_condition(&query.order, after));
-    }
-    for (field, direction) in &query.order.0 {
-        select = select.order_by(order_column(*field), order(*direction));
-    }
-    let select = select.order_by(tasks::Column::Id, Order::Asc).limit(query.page_size + 1);
-    let mut tasks: Vec<Task> = with_tags(select, conn).all(conn).await?.into_iter().map(|t| t.0).collect();
+    let statement = super::list::statement(conn.get_database_backend(), user, query);
+    let mut tasks: Vec<Task> =
+        StoredTask::find_by_statement(statement).all(conn).await?.into_iter().map(|t| t.0).collect();
 
     let more = tasks.len() as u64 > query.page_size;
     tasks.truncate(query.page_size as usize);
@@ -327,24 +317,6 @@ pub fn position_fits(order: &OrderBy, position: &Position) -> bool {
             .all(|((field, _), key)| (*field == OrderField::Title) == matches!(key, KeyValue::Text(_)))
 }
 
-fn order(direction: Direction) -> Order {
-    match direction {
-        Direction::Asc => Order::Asc,
-        Direction::Desc => Order::Desc,
-    }
-}
-
-fn order_column(field: OrderField) -> tasks::Column {
-    match field {
-        OrderField::DueTime => tasks::Column::DueSort,
-        OrderField::Priority => tasks::Column::Priority,
-        OrderField::CreateTime => tasks::Column::CreateTime,
-        OrderField::UpdateTime => tasks::Column::UpdateTime,
-        OrderField::CompleteTime => tasks::Column::CompleteSort,
-        OrderField::Title => tasks::Column::Title,
-    }
-}
-
 fn position_of(order: &OrderBy, task: &Task) -> Position {
     let keys = order
         .0
@@ -359,133 +331,6 @@ fn position_of(order: &OrderBy, task: &Task) -> Position {
         })
         .collect();
     Position { keys, id: task.id.as_stored() }
-}
-
-/// Rows strictly after `after` in the order `(keys…, id asc)`:
-/// `k0 ≷ v0 OR (k0 = v0 AND k1 ≷ v1) OR … OR (all equal AND id > last)`.
-fn keyset_condition(order: &OrderBy, after: &Position) -> Condition {
-    let value = |key: &KeyValue| -> sea_orm::Value {
-        match key {
-            KeyValue::Int(n) => (*n).into(),
-            KeyValue::Text(s) => s.clone().into(),
-        }
-    };
-    let mut any = Condition::any();
-    let mut equal_so_far = Condition::all();
-    for ((field, direction), key) in order.0.iter().zip(&after.keys) {
-        let column = order_column(*field);
-        let beyond = match direction {
-            Direction::Asc => column.gt(value(key)),
-            Direction::Desc => column.lt(value(key)),
-        };
-        any = any.add(equal_so_far.clone().add(beyond));
-        equal_so_far = equal_so_far.add(column.eq(value(key)));
-    }
-    any.add(equal_so_far.add(tasks::Column::Id.gt(after.id.clone())))
-}
-
-/// The SQL condition of an AIP-160 filter.
-fn filter_condition(filter: &Filter) -> Condition {
-    match filter {
-        Filter::All => Condition::all(),
-        Filter::Predicate(p) => Condition::all().add(predicate(p)),
-        Filter::And(parts) => parts.iter().fold(Condition::all(), |c, f| c.add(filter_condition(f))),
-        Filter::Or(parts) => parts.iter().fold(Condition::any(), |c, f| c.add(filter_condition(f))),
-        Filter::Not(inner) => filter_condition(inner).not(),
-    }
-}
-
-fn compare(column: tasks::Column, cmp: Cmp, value: i64) -> SimpleExpr {
-    match cmp {
-        Cmp::Eq => column.eq(value),
-        Cmp::Ne => column.ne(value),
-        Cmp::Lt => column.lt(value),
-        Cmp::Le => column.lte(value),
-        Cmp::Gt => column.gt(value),
-        Cmp::Ge => column.gte(value),
-    }
-}
-
-fn predicate(p: &Predicate) -> SimpleExpr {
-    match p {
-        Predicate::State { negated, value } => {
-            let state = *value as i16;
-            if *negated { tasks::Column::State.ne(state) } else { tasks::Column::State.eq(state) }
-        }
-        Predicate::Priority { cmp, value } => compare(tasks::Column::Priority, *cmp, *value as i64),
-        Predicate::HasTag(name) => {
-            let mut sub = Query::select();
-            sub.expr(Expr::val(1))
-                .from(task_tags::Entity)
-                .inner_join(
-                    tags::Entity,
-                    Expr::col((tags::Entity, tags::Column::Id)).equals((task_tags::Entity, task_tags::Column::TagId)),
-                )
-                .and_where(
-                    Expr::col((task_tags::Entity, task_tags::Column::TaskId))
-                        .equals((tasks::Entity, tasks::Column::Id)),
-                );
-            match TagId::from_name(name) {
-                Ok(id) => sub.and_where(Expr::col((tags::Entity, tags::Column::Id)).eq(id.as_stored())),
-                Err(_) => {
-                    sub.and_where(Expr::col((tags::Entity, tags::Column::NameKey)).eq(name.trim().to_lowercase()))
-                }
-            };
-            Expr::exists(sub.to_owned())
-        }
-        Predicate::HasAnyTag => {
-            let mut sub = Query::select();
-            sub.expr(Expr::val(1)).from(task_tags::Entity).and_where(
-                Expr::col((task_tags::Entity, task_tags::Column::TaskId)).equals((tasks::Entity, tasks::Column::Id)),
-            );
-            Expr::exists(sub.to_owned())
-        }
-        Predicate::TextContains { field, needle } => contains(text_column(*field), needle),
-        Predicate::TextEquals { field, negated, value } => {
-            let column = text_column(*field);
-            if *negated { column.ne(value.clone()) } else { column.eq(value.clone()) }
-        }
-        Predicate::Search(text) => Condition::any()
-            .add(contains(tasks::Column::Title, text))
-            .add(contains(tasks::Column::Description, text))
-            .into(),
-        Predicate::Time { field, cmp, value } => {
-            let micros = to_micros(*value);
-            match field {
-                // "No due/completion" is stored as NONE_SORT: exclude it explicitly.
-                TimeField::Due => {
-                    tasks::Column::DueSort.ne(NONE_SORT).and(compare(tasks::Column::DueSort, *cmp, micros))
-                }
-                TimeField::Complete => {
-                    tasks::Column::CompleteSort.ne(NONE_SORT).and(compare(tasks::Column::CompleteSort, *cmp, micros))
-                }
-                TimeField::Create => compare(tasks::Column::CreateTime, *cmp, micros),
-                TimeField::Update => compare(tasks::Column::UpdateTime, *cmp, micros),
-                TimeField::Delete => {
-                    tasks::Column::DeleteTime.is_not_null().and(compare(tasks::Column::DeleteTime, *cmp, micros))
-                }
-            }
-        }
-        Predicate::TimeIsSet(field) => match field {
-            TimeField::Due => tasks::Column::DueSort.ne(NONE_SORT),
-            TimeField::Complete => tasks::Column::CompleteSort.ne(NONE_SORT),
-            TimeField::Delete => tasks::Column::DeleteTime.is_not_null(),
-            TimeField::Create | TimeField::Update => Expr::val(1).eq(1),
-        },
-    }
-}
-
-fn text_column(field: TextField) -> tasks::Column {
-    match field {
-        TextField::Title => tasks::Column::Title,
-        TextField::Description => tasks::Column::Description,
-    }
-}
-
-/// Case-insensitive substring match, with LIKE's wildcards escaped.
-fn contains(column: tasks::Column, needle: &str) -> SimpleExpr {
-    let escaped = needle.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    Expr::expr(Func::lower(Expr::col((tasks::Entity, column)))).like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
 }
 
 /// What the `due_sort` column holds for `task`.
