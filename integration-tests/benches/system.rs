@@ -144,42 +144,44 @@ const GET_PASSES: usize = 4;
 /// client keeps its token: signing one per call would charge the client's
 /// JWT work to the service (they share this process and its two cores).
 fn as_user<T>(user: &str, message: T) -> tonic::Request<T> {
-    type Tokens = std::collections::HashMap<String, tonic::metadata::MetadataValue<tonic::metadata::Ascii>>;
-    static TOKENS: std::sync::LazyLock<RwLock<Tokens>> = std::sync::LazyLock::new(RwLock::default);
-    let known = TOKENS.read().ok().and_then(|tokens| tokens.get(user).cloned());
-    let header = known.or_else(|| {
-        let mut tokens = TOKENS.write().ok()?;
-        // Valid for longer than the longest `make bench`.
-        let token = shared::auth::issue_hs256_token(integration_tests::SECRET, user, Duration::from_secs(6 * 3600));
-        let header: tonic::metadata::MetadataValue<_> = format!("Bearer {}", token.ok()?).parse().ok()?;
-        tokens.insert(user.to_owned(), header.clone());
-        Some(header)
-    });
     let mut request = tonic::Request::new(message);
-    if let Some(header) = header {
-        request.metadata_mut().insert("authorization", header);
+    if let Some(credentials) = credentials(user) {
+        request.metadata_mut().insert("authorization", credentials.metadata);
     }
     request
 }
 
-/// The `authorization` header `as_user` sends for `user`.
-fn authorization(user: &str) -> String {
-    let request = as_user(user, ());
-    request.metadata().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+/// A user's `authorization` header, in the two forms the bench's clients
+/// send it.
+#[derive(Clone)]
+struct Credentials {
+    metadata: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+    header: http::HeaderValue,
 }
 
-/// [`authorization`] as a header value, made once per user.
+/// `user`'s credentials, signed the first time they are asked for.
+fn credentials(user: &str) -> Option<Credentials> {
+    type Known = std::collections::HashMap<String, Credentials>;
+    static KNOWN: std::sync::LazyLock<RwLock<Known>> = std::sync::LazyLock::new(RwLock::default);
+    if let Some(known) = KNOWN.read().ok().and_then(|known| known.get(user).cloned()) {
+        return Some(known);
+    }
+    // Valid for longer than the longest `make bench`.
+    let token = shared::auth::issue_hs256_token(integration_tests::SECRET, user, Duration::from_secs(6 * 3600)).ok()?;
+    let value = format!("Bearer {token}");
+    let credentials = Credentials { metadata: value.parse().ok()?, header: value.parse().ok()? };
+    KNOWN.write().ok()?.insert(user.to_owned(), credentials.clone());
+    Some(credentials)
+}
+
+/// The `authorization` header the bench sends for `user`.
+fn authorization(user: &str) -> String {
+    bearer(user).to_str().unwrap_or_default().to_owned()
+}
+
+/// [`authorization`] as a header value.
 fn bearer(user: &str) -> http::HeaderValue {
-    type Headers = std::collections::HashMap<String, http::HeaderValue>;
-    static HEADERS: std::sync::LazyLock<RwLock<Headers>> = std::sync::LazyLock::new(RwLock::default);
-    if let Some(header) = HEADERS.read().ok().and_then(|headers| headers.get(user).cloned()) {
-        return header;
-    }
-    let header = http::HeaderValue::from_str(&authorization(user)).unwrap_or(http::HeaderValue::from_static(""));
-    if let Ok(mut headers) = HEADERS.write() {
-        headers.insert(user.to_owned(), header.clone());
-    }
-    header
+    credentials(user).map_or(http::HeaderValue::from_static(""), |c| c.header)
 }
 
 fn user(i: usize) -> String {

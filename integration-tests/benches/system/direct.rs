@@ -33,13 +33,24 @@ impl Direct {
     /// Connects to `addr` (`TCP_NODELAY`, as tonic's channel sets) and
     /// drives the connection on a task of its own.
     pub async fn connect(addr: SocketAddr) -> anyhow::Result<(Self, http::Uri)> {
-        let stream = tokio::net::TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        let (send, connection) =
-            hyper::client::conn::http2::Builder::new(TokioExecutor::new()).handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(connection);
-        Ok((Self(send), format!("http://{addr}").parse()?))
+        Ok((Self(connect(addr).await?), format!("http://{addr}").parse()?))
     }
+}
+
+/// An HTTP/2 connection to `addr` (`TCP_NODELAY`, as tonic's channel sets),
+/// driven on a task of its own.
+async fn connect<B>(addr: SocketAddr) -> anyhow::Result<SendRequest<B>>
+where
+    B: Body + Unpin + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (send, connection) =
+        hyper::client::conn::http2::Builder::new(TokioExecutor::new()).handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(send)
 }
 
 impl tower::Service<http::Request<tonic::body::Body>> for Direct {
@@ -72,12 +83,7 @@ pub struct Unread {
 impl Unread {
     /// Connects to `addr` as [`Direct::connect`] does.
     pub async fn connect(addr: SocketAddr) -> anyhow::Result<Self> {
-        let stream = tokio::net::TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        let (send, connection) =
-            hyper::client::conn::http2::Builder::new(TokioExecutor::new()).handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(connection);
-        Ok(Self { send, authority: addr.to_string().parse()? })
+        Ok(Self { send: connect(addr).await?, authority: addr.to_string().parse()? })
     }
 
     /// Calls `method` (`/package.Service/Method`) with `message`, as the
@@ -132,16 +138,20 @@ fn ok(method: &str, headers: &http::HeaderMap) -> anyhow::Result<()> {
 pub struct Message(Option<Bytes>);
 
 impl Message {
-    /// `message` on the wire: not compressed, its length, its bytes.
     fn of(message: &impl prost::Message) -> Self {
-        let len = message.encoded_len();
-        let mut framed = Vec::with_capacity(5 + len);
-        framed.push(0);
-        framed.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
-        // Writing into a Vec cannot run out of room.
-        let _ = message.encode(&mut framed);
-        Self(Some(framed.into()))
+        Self(Some(framed(message).into()))
     }
+}
+
+/// A gRPC message on the wire: not compressed, its length, its bytes.
+pub fn framed(message: &impl prost::Message) -> Vec<u8> {
+    let len = message.encoded_len();
+    let mut framed = Vec::with_capacity(5 + len);
+    framed.push(0);
+    framed.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
+    // Writing into a Vec cannot run out of room.
+    let _ = message.encode(&mut framed);
+    framed
 }
 
 impl Body for Message {

@@ -12,7 +12,7 @@ use std::{net::SocketAddr, path::PathBuf, process::Command, time::Duration};
 
 use anyhow::{Context, bail};
 
-use super::Sample;
+use super::{Sample, direct::framed};
 
 /// Whether `h2load` is on the PATH (`scripts/install-tools.sh h2load`).
 pub fn available() -> bool {
@@ -98,16 +98,6 @@ impl Running {
         let _ = std::fs::remove_dir_all(&dir);
         Ok((latencies, wall))
     }
-}
-
-/// A gRPC message on the wire: not compressed, its length, the message.
-fn framed(message: &impl prost::Message) -> Vec<u8> {
-    let encoded = message.encode_to_vec();
-    let mut framed = Vec::with_capacity(5 + encoded.len());
-    framed.push(0);
-    framed.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
-    framed.extend_from_slice(&encoded);
-    framed
 }
 
 /// From `traffic: 1.2MB (1234) total, 5 (5) headers (…), 1000 (1000) data`.
