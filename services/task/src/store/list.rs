@@ -8,13 +8,10 @@
 //! numbered (`$1`) on PostgreSQL and positional (`?`) on SQLite, so no text
 //! from a request ever becomes SQL.
 
-use sea_orm::{DbBackend, IdenStatic, Statement, Value};
+use sea_orm::{DbBackend, Statement, Value};
 use shared::{auth::UserId, page_token::KeyValue, page_token::Position};
 
-use super::{
-    entities::tasks::Column as C,
-    tasks::{ListQuery, NONE_SORT, columns_with_tags_sql},
-};
+use super::tasks::{ListQuery, NONE_SORT, columns_with_tags_sql};
 use crate::domain::{
     query::{Cmp, Direction, Filter, OrderBy, OrderField, Predicate, TextField, TimeField},
     tag::TagId,
@@ -42,7 +39,7 @@ pub fn statement(backend: DbBackend, user: &UserId, query: &ListQuery) -> Statem
     }
     sql.push(" ORDER BY ");
     for (field, direction) in &query.order.0 {
-        sql.push(order_column(*field).as_str());
+        sql.push(order_column(*field));
         sql.push(direction_sql(*direction));
         sql.push(", ");
     }
@@ -133,9 +130,9 @@ fn joined(sql: &mut Sql, parts: &[Filter], operator: &str, empty: &str) {
 fn predicate(sql: &mut Sql, p: &Predicate) {
     match p {
         Predicate::State { negated, value } => {
-            sql.compare(C::State.as_str(), if *negated { Cmp::Ne } else { Cmp::Eq }, *value as i16);
+            sql.compare("state", if *negated { Cmp::Ne } else { Cmp::Eq }, *value as i16);
         }
-        Predicate::Priority { cmp, value } => sql.compare(C::Priority.as_str(), *cmp, *value as i64),
+        Predicate::Priority { cmp, value } => sql.compare("priority", *cmp, *value as i64),
         Predicate::HasTag(name) => {
             sql.push(
                 "EXISTS (SELECT 1 FROM task_tags INNER JOIN tags ON tags.id = task_tags.tag_id \
@@ -148,15 +145,15 @@ fn predicate(sql: &mut Sql, p: &Predicate) {
             sql.push(")");
         }
         Predicate::HasAnyTag => sql.push("EXISTS (SELECT 1 FROM task_tags WHERE task_tags.task_id = tasks.id)"),
-        Predicate::TextContains { field, needle } => sql.contains(text_column(*field).as_str(), needle),
+        Predicate::TextContains { field, needle } => sql.contains(text_column(*field), needle),
         Predicate::TextEquals { field, negated, value } => {
-            sql.compare(text_column(*field).as_str(), if *negated { Cmp::Ne } else { Cmp::Eq }, value.clone());
+            sql.compare(text_column(*field), if *negated { Cmp::Ne } else { Cmp::Eq }, value.clone());
         }
         Predicate::Search(text) => {
             sql.push("(");
-            sql.contains(C::Title.as_str(), text);
+            sql.contains("title", text);
             sql.push(" OR ");
-            sql.contains(C::Description.as_str(), text);
+            sql.contains("description", text);
             sql.push(")");
         }
         Predicate::Time { field, cmp, value } => {
@@ -166,10 +163,10 @@ fn predicate(sql: &mut Sql, p: &Predicate) {
                 sql.push("(");
                 is_set(sql);
                 sql.push(" AND ");
-                sql.compare(column.as_str(), *cmp, micros);
+                sql.compare(column, *cmp, micros);
                 sql.push(")");
             } else {
-                sql.compare(column.as_str(), *cmp, micros);
+                sql.compare(column, *cmp, micros);
             }
         }
         Predicate::TimeIsSet(field) => match time_is_set(*field) {
@@ -180,13 +177,13 @@ fn predicate(sql: &mut Sql, p: &Predicate) {
     }
 }
 
-fn time_column(field: TimeField) -> C {
+fn time_column(field: TimeField) -> &'static str {
     match field {
-        TimeField::Due => C::DueSort,
-        TimeField::Complete => C::CompleteSort,
-        TimeField::Delete => C::DeleteTime,
-        TimeField::Create => C::CreateTime,
-        TimeField::Update => C::UpdateTime,
+        TimeField::Due => "due_sort",
+        TimeField::Complete => "complete_sort",
+        TimeField::Delete => "delete_time",
+        TimeField::Create => "create_time",
+        TimeField::Update => "update_time",
     }
 }
 
@@ -195,28 +192,28 @@ fn time_column(field: TimeField) -> C {
 /// no deletion as NULL.
 fn time_is_set(field: TimeField) -> Option<fn(&mut Sql)> {
     match field {
-        TimeField::Due => Some(|sql| sql.compare(C::DueSort.as_str(), Cmp::Ne, NONE_SORT)),
-        TimeField::Complete => Some(|sql| sql.compare(C::CompleteSort.as_str(), Cmp::Ne, NONE_SORT)),
+        TimeField::Due => Some(|sql| sql.compare("due_sort", Cmp::Ne, NONE_SORT)),
+        TimeField::Complete => Some(|sql| sql.compare("complete_sort", Cmp::Ne, NONE_SORT)),
         TimeField::Delete => Some(|sql| sql.push("delete_time IS NOT NULL")),
         TimeField::Create | TimeField::Update => None,
     }
 }
 
-fn text_column(field: TextField) -> C {
+fn text_column(field: TextField) -> &'static str {
     match field {
-        TextField::Title => C::Title,
-        TextField::Description => C::Description,
+        TextField::Title => "title",
+        TextField::Description => "description",
     }
 }
 
-fn order_column(field: OrderField) -> C {
+fn order_column(field: OrderField) -> &'static str {
     match field {
-        OrderField::DueTime => C::DueSort,
-        OrderField::Priority => C::Priority,
-        OrderField::CreateTime => C::CreateTime,
-        OrderField::UpdateTime => C::UpdateTime,
-        OrderField::CompleteTime => C::CompleteSort,
-        OrderField::Title => C::Title,
+        OrderField::DueTime => "due_sort",
+        OrderField::Priority => "priority",
+        OrderField::CreateTime => "create_time",
+        OrderField::UpdateTime => "update_time",
+        OrderField::CompleteTime => "complete_sort",
+        OrderField::Title => "title",
     }
 }
 
@@ -244,15 +241,15 @@ fn keyset(sql: &mut Sql, order: &OrderBy, after: &Position) {
         }
         sql.push("(");
         for ((field, _), key) in &keys[..i] {
-            sql.compare(order_column(*field).as_str(), Cmp::Eq, value(key));
+            sql.compare(order_column(*field), Cmp::Eq, value(key));
             sql.push(" AND ");
         }
         match keys.get(i) {
             Some(((field, direction), key)) => {
                 let beyond = if *direction == Direction::Asc { Cmp::Gt } else { Cmp::Lt };
-                sql.compare(order_column(*field).as_str(), beyond, value(key));
+                sql.compare(order_column(*field), beyond, value(key));
             }
-            None => sql.compare(C::Id.as_str(), Cmp::Gt, after.id.clone()),
+            None => sql.compare("id", Cmp::Gt, after.id.clone()),
         }
         sql.push(")");
     }
